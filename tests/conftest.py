@@ -88,3 +88,111 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     skipped = reporter.stats.get("skipped", [])
     if any({"postgis", "browser"} & set(getattr(r, "keywords", {})) for r in skipped):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# --- The web service: a loaded database and a running server (api/, maps/ tests) -----------
+# Appended by the web-service work; the fixtures above are unchanged.
+
+import socket  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def loaded_database_url(database_url: URL) -> Iterator[URL]:
+    """URL of a database of its own, migrated and loaded with ``data/shapefiles``.
+
+    Separate from ``database_url`` so that tests writing to that one (schema checks,
+    migrations) never change what the API tests read.
+    """
+    from gis_grid.db.migrate import upgrade
+    from gis_grid.load import load_sample
+
+    name = f"{database_url.database}_loaded"
+    admin = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = database_url.set(database=name)
+    eng = sa.create_engine(url)
+    try:
+        with eng.begin() as conn:
+            conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS postgis")
+            conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS btree_gist")
+        upgrade(url)
+        load_sample(SAMPLE_DATA, eng, replace=True)
+        yield url
+    finally:
+        eng.dispose()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def loaded_engine(loaded_database_url: URL) -> Iterator[Engine]:
+    """An engine on the loaded database (for tests that compare the API with SQL)."""
+    eng = sa.create_engine(loaded_database_url)
+    yield eng
+    eng.dispose()
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerThread:
+    """A real uvicorn server running ``create_app(settings)`` in a background thread."""
+
+    def __init__(self, database_url: URL) -> None:
+        import uvicorn
+
+        from api.app import create_app
+        from gis_grid.config import Settings
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        settings = Settings(
+            database_url=database_url.render_as_string(hide_password=False),
+            host="127.0.0.1",
+            port=self.port,
+        )
+        config = uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=self.port, log_level="warning"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                pytest.fail(f"the test server did not start on {self.url}")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def server_url(loaded_database_url: URL) -> Iterator[str]:
+    """Base URL of the platform served by uvicorn on a free loopback port, over the loaded DB."""
+    with ServerThread(loaded_database_url) as server:
+        yield server.url
+
+
+@pytest.fixture
+def server_factory() -> type[ServerThread]:
+    """``ServerThread`` for tests that need a server of their own (e.g. over a dead database)."""
+    return ServerThread
+
+
+@pytest.fixture
+def unused_tcp_port() -> int:
+    """A free loopback port."""
+    return free_port()

@@ -1,0 +1,110 @@
+"""The FastAPI application factory.
+
+``create_app(settings)`` wires the library into a web service: the database engine (and its
+connection pool) is created when the app starts and disposed when it stops, errors are mapped
+by :mod:`api.errors`, and static assets (the pinned JavaScript/CSS of the map and docs pages)
+are served from the packages themselves, so nothing is loaded from a CDN.
+
+Run it with ``gis-grid serve`` or ``uvicorn --factory api.app:create_app``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from api import __version__
+from api import vendor as api_vendor
+from api.errors import install_error_handlers
+from api.routes import docs, health, layers, maps, towns
+from api.routes.maps import MapCache
+from gis_grid.config import Settings, get_settings
+from gis_grid.db.engine import make_engine
+from maps import vendor as maps_vendor
+
+__all__ = ["API_PREFIX", "create_app"]
+
+API_PREFIX = "/api/v1"
+
+DESCRIPTION = """
+村级网格化管理平台 API — village-level grid management on PostGIS.
+
+Coordinates are CGCS2000 longitude/latitude (EPSG:4490); areas are measured in the
+CGCS2000 Gauss-Krüger zone of the data (EPSG:4545 for Dachuan). No endpoint returns
+residents' names, ID numbers or phone numbers. The overview map is at [/map](/map).
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Create the web service.
+
+    Parameters
+    ----------
+    settings
+        Platform settings; read from the ``GIS_GRID_*`` environment when ``None``.
+
+    Returns
+    -------
+    fastapi.FastAPI
+        The application. Its database engine exists only while the app runs (lifespan).
+
+    Examples
+    --------
+    >>> from gis_grid.config import Settings
+    >>> app = create_app(Settings(database_url="postgresql+psycopg://u:p@127.0.0.1:1/db"))
+    >>> app.url_path_for("read_towns")
+    '/api/v1/towns'
+    """
+    settings = settings if settings is not None else get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The engine connects lazily: the service starts even while the database is down,
+        # and /health says so (503) instead of the process failing to boot.
+        engine = make_engine(
+            settings.database_url,
+            pool_size=5,
+            max_overflow=10,
+            connect_args={"connect_timeout": 5, "application_name": "gis-grid-api"},
+        )
+        app.state.engine = engine
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(
+        title="gis-grid 网格化管理平台",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url=None,  # served by api.routes.docs with local assets
+        redoc_url=None,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "health", "description": "Service and database status"},
+            {"name": "towns", "description": "Towns (乡镇/街道) and their villages (村/社区)"},
+            {"name": "layers", "description": "Map layers as GeoJSON (non-personal data)"},
+            {"name": "maps", "description": "HTML map pages"},
+        ],
+    )
+    app.state.settings = settings
+    app.state.map_cache = MapCache()
+    install_error_handlers(app)
+
+    # Mount order matters: /static/api must be matched before the catch-all /static.
+    app.mount(
+        "/static/api", StaticFiles(directory=api_vendor.STATIC_DIR), name=docs.API_STATIC_NAME
+    )
+    app.mount("/static", StaticFiles(directory=maps_vendor.STATIC_DIR), name="static")
+
+    v1 = APIRouter(prefix=API_PREFIX)
+    v1.include_router(towns.router)
+    v1.include_router(layers.router)
+    app.include_router(health.router)
+    app.include_router(v1)
+    app.include_router(maps.router)
+    app.include_router(docs.router)
+    return app

@@ -1,0 +1,80 @@
+"""One table from library exceptions to HTTP answers.
+
+Routes and dependencies raise :class:`gis_grid.errors.GridError` subclasses (never
+``HTTPException``); the handler installed here turns them into ``{"detail", "error"}`` JSON
+with the status from :data:`STATUS_BY_ERROR`, chosen by the most specific class in the
+exception's MRO. A later security layer adds ``PermissionDenied → 403`` to the same table.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from api.schemas import ErrorPublic
+from gis_grid.db.engine import DatabaseError
+from gis_grid.errors import (
+    CoordinateError,
+    CRSError,
+    DataFileError,
+    DuplicateCodeError,
+    EncodingError,
+    GeometryError,
+    GridError,
+    NotFoundError,
+)
+
+__all__ = ["STATUS_BY_ERROR", "error_responses", "install_error_handlers", "status_for"]
+
+logger = logging.getLogger(__name__)
+
+#: HTTP status of each library error; subclasses inherit their nearest listed ancestor's.
+STATUS_BY_ERROR: dict[type[GridError], int] = {
+    NotFoundError: 404,
+    DuplicateCodeError: 409,
+    CoordinateError: 422,
+    CRSError: 422,
+    GeometryError: 422,
+    DataFileError: 422,
+    EncodingError: 422,
+    DatabaseError: 503,
+    GridError: 400,
+}
+
+
+def status_for(exc: GridError) -> int:
+    """HTTP status for a library error (nearest class in :data:`STATUS_BY_ERROR`).
+
+    Examples
+    --------
+    >>> status_for(NotFoundError("town '1' not found"))
+    404
+    """
+    for cls in type(exc).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 500
+
+
+async def _grid_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, GridError)
+    status = status_for(exc)
+    if status >= 500:
+        logger.warning("%s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse(
+        {"detail": str(exc), "error": type(exc).__name__},
+        status_code=status,
+        headers={"Retry-After": "30"} if status == 503 else None,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Install the handler that maps every :class:`GridError` through the table."""
+    app.add_exception_handler(GridError, _grid_error_handler)
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI ``responses=`` entries documenting error bodies for the given statuses."""
+    return {status: {"model": ErrorPublic} for status in statuses}

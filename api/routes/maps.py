@@ -1,0 +1,114 @@
+"""``GET /map``: the folium overview map of the stored layers, as one HTML page."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse
+from sqlalchemy.engine import Connection
+
+from api import layers
+from api.deps import ConnectionDep, TownFilterDep
+from api.errors import error_responses
+from gis_grid.errors import GeometryError, NotFoundError
+from maps.overview import build_overview_map
+from maps.vendor import STATIC_DIR
+
+__all__ = ["MapCache", "router"]
+
+router = APIRouter(tags=["maps"])
+
+
+class MapCache:
+    """Rendered pages by (town, basemap, data fingerprint), each kept at most ``ttl`` s.
+
+    The fingerprint changes when the tables change; the time limit covers the short delay
+    with which PostgreSQL publishes its table counters.
+    """
+
+    def __init__(self, *, ttl: float = 300.0, size: int = 32) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._pages: OrderedDict[tuple[str, ...], tuple[float, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, ...]) -> str | None:
+        """Return the cached page, or ``None`` if absent or expired."""
+        with self._lock:
+            hit = self._pages.get(key)
+            if hit is None or time.monotonic() - hit[0] > self.ttl:
+                self._pages.pop(key, None)
+                return None
+            self._pages.move_to_end(key)
+            return hit[1]
+
+    def put(self, key: tuple[str, ...], page: str) -> None:
+        """Store a page, evicting the least recently used beyond ``size``."""
+        with self._lock:
+            self._pages[key] = (time.monotonic(), page)
+            self._pages.move_to_end(key)
+            while len(self._pages) > self.size:
+                self._pages.popitem(last=False)
+
+
+def render_overview(
+    conn: Connection, *, town: str | None, basemap: Literal["none", "osm"], static_url: str
+) -> str:
+    """Read every stored layer (of one town, or all) and render the overview page."""
+    frames = {
+        spec.name: layers.layer_frame(conn, spec, town=town)
+        for spec in layers.available_layers(conn)
+    }
+    title = "网格化管理 · 样例数据总览"
+    if town is not None and "towns" in frames and len(frames["towns"]):
+        title = f"{frames['towns']['name'].iloc[0]} · 网格化管理总览"
+    try:
+        fmap = build_overview_map(frames, static_url=static_url, basemap=basemap, title=title)
+    except GeometryError as exc:
+        msg = f"nothing to show on the map: {exc}"
+        raise NotFoundError(msg) from exc
+    page: str = fmap.get_root().render()
+    return page
+
+
+@router.get(
+    "/map",
+    response_class=HTMLResponse,
+    responses={200: {"content": {"text/html": {}}}, **error_responses(404)},
+)
+def overview_map(
+    request: Request,
+    conn: ConnectionDep,
+    town: TownFilterDep,
+    basemap: Annotated[
+        Literal["none", "osm"],
+        Query(description="Base layer shown first: none (offline) or osm (needs internet)"),
+    ] = "none",
+) -> HTMLResponse:
+    """Show the overview map (folium/Leaflet) of all towns, or of ``?town=CODE``.
+
+    Shows towns, villages, current grids (households and people in the tooltip), households,
+    pollution points, hazards and incidents; no personal data. All scripts and styles are
+    served by the platform, so the page works without internet.
+    """
+    cache: MapCache = request.app.state.map_cache
+    static_url = str(request.app.url_path_for("static", path="/")).rstrip("/")
+    code = town.code if town else ""
+    key = (code, basemap, static_url, layers.data_fingerprint(conn))
+    page = cache.get(key)
+    if page is None:
+        page = render_overview(
+            conn, town=town.code if town else None, basemap=basemap, static_url=static_url
+        )
+        cache.put(key, page)
+    return HTMLResponse(page)
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+def favicon() -> FileResponse:
+    """Serve the platform's icon (browsers ask for it on every page)."""
+    return FileResponse(STATIC_DIR / "img" / "favicon.svg", media_type="image/svg+xml")

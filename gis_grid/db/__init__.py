@@ -1,0 +1,48 @@
+"""The platform's PostGIS database: models, engines and migrations."""
+
+from gis_grid.db.engine import DatabaseError, database_url, make_engine, postgis_version
+from gis_grid.db.models import (
+    SRID,
+    ApprovalState,
+    Base,
+    District,
+    Gender,
+    Grid,
+    Hazard,
+    Household,
+    Incident,
+    IncidentStatus,
+    Member,
+    MemberStatus,
+    PollutionPoint,
+    Resident,
+    TaskType,
+    Town,
+    Village,
+    VillageKind,
+)
+
+__all__ = [
+    "SRID",
+    "ApprovalState",
+    "Base",
+    "DatabaseError",
+    "District",
+    "Gender",
+    "Grid",
+    "Hazard",
+    "Household",
+    "Incident",
+    "IncidentStatus",
+    "Member",
+    "MemberStatus",
+    "PollutionPoint",
+    "Resident",
+    "TaskType",
+    "Town",
+    "Village",
+    "VillageKind",
+    "database_url",
+    "make_engine",
+    "postgis_version",
+]

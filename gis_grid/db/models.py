@@ -1,0 +1,412 @@
+"""SQLAlchemy models of the platform's PostGIS schema.
+
+All geometry is stored in CGCS2000 (EPSG:4490) with an explicit geometry type in the column's
+typmod, so PostGIS itself refuses a wrong SRID or type. Each geometry column has a GiST index,
+a CHECK that the geometry is valid and not empty, and a CHECK that it lies inside China's
+longitude/latitude range (:data:`gis_grid.crs.CHINA_BOUNDS`). These constraints hold for every
+writer (loader, web service, a planner's SQL), not just for the loader's own checks.
+
+Grids are versioned (compare mysociety/mapit "generations"): a row is one version of a grid,
+valid over ``[valid_from, valid_to)``; ``valid_to IS NULL`` marks the current version. A partial
+unique index allows one current grid per code, and an exclusion constraint keeps the validity
+intervals of one code from overlapping, so history can be queried "as of" any instant. Other
+tables refer to a grid by its stable ``code`` (not an FK: the code is unique only per instant).
+
+The schema is created by the Alembic migrations in :mod:`gis_grid.db.migrations`; a test
+checks that these models and the migrated schema agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from geoalchemy2 import Geometry, WKBElement
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from gis_grid.crs import CHINA_BOUNDS
+
+__all__ = [
+    "SRID",
+    "ApprovalState",
+    "Base",
+    "District",
+    "Gender",
+    "Grid",
+    "Hazard",
+    "Household",
+    "Incident",
+    "IncidentStatus",
+    "Member",
+    "MemberStatus",
+    "PollutionPoint",
+    "Resident",
+    "TaskType",
+    "Town",
+    "Village",
+    "VillageKind",
+]
+
+#: SRID of every geometry column: CGCS2000 geographic.
+SRID = 4490
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class VillageKind(StrEnum):
+    """Kind of village-level unit: rural village (村) or urban community (社区)."""
+
+    VILLAGE = "village"
+    COMMUNITY = "community"
+
+
+class Gender(StrEnum):
+    """Gender as recorded in the registries."""
+
+    MALE = "male"
+    FEMALE = "female"
+
+
+class MemberStatus(StrEnum):
+    """Selection workflow of a grid member (article 7), plus dismissal (article 11)."""
+
+    APPLIED = "applied"
+    RECOMMENDED = "recommended"
+    EXAMINED = "examined"
+    PUBLICISED = "publicised"
+    APPOINTED = "appointed"
+    DISMISSED = "dismissed"
+
+
+class ApprovalState(StrEnum):
+    """Admission (准入) of a new kind of grid work (article 10)."""
+
+    PROPOSED = "proposed"
+    APPLIED = "applied"
+    REVIEWED = "reviewed"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class IncidentStatus(StrEnum):
+    """The seven steps of the digital urban management incident workflow."""
+
+    REPORTED = "reported"
+    ACCEPTED = "accepted"
+    DISPATCHED = "dispatched"
+    HANDLED = "handled"
+    FEEDBACK = "feedback"
+    CLOSED = "closed"
+    EVALUATED = "evaluated"
+
+
+def _enum(enum: type[StrEnum], name: str) -> sa.Enum:
+    # Store the values ("applied"), not the member names ("APPLIED").
+    return sa.Enum(enum, name=name, values_callable=lambda e: [m.value for m in e])
+
+
+class Base(DeclarativeBase):
+    """Declarative base with deterministic constraint names."""
+
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _geometry(geometry_type: str) -> Geometry:
+    # spatial_index=False: the GiST index is declared explicitly in _geometry_args so that
+    # the migration and the models name it the same way.
+    return Geometry(geometry_type=geometry_type, srid=SRID, spatial_index=False)
+
+
+def _geometry_args(table: str, column: str = "geom") -> tuple[Any, ...]:
+    """GiST index and CHECKs (valid, non-empty, inside China) of one geometry column."""
+    minx, miny, maxx, maxy = CHINA_BOUNDS
+    return (
+        sa.Index(f"ix_{table}_{column}", column, postgresql_using="gist"),
+        sa.CheckConstraint(
+            f"ST_IsValid({column}) AND NOT ST_IsEmpty({column})", name=f"{column}_valid"
+        ),
+        sa.CheckConstraint(
+            f"ST_XMin({column}) >= {minx} AND ST_XMax({column}) <= {maxx} "
+            f"AND ST_YMin({column}) >= {miny} AND ST_YMax({column}) <= {maxy}",
+            name=f"{column}_in_china",
+        ),
+    )
+
+
+class _Provenance:
+    """Columns that say where a row came from: every sample row is labelled synthetic or not."""
+
+    synthetic: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
+    source: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class District(_Provenance, Base):
+    """A county-level district (区/县), e.g. Dachuan 511703."""
+
+    __tablename__ = "districts"
+    __table_args__ = (
+        sa.CheckConstraint("code ~ '^[0-9]{6}$'", name="code_format"),
+        *_geometry_args("districts"),
+    )
+
+    code: Mapped[str] = mapped_column(sa.CHAR(6), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.Text)
+    geom: Mapped[WKBElement | None] = mapped_column(_geometry("MULTIPOLYGON"))
+
+
+class Town(_Provenance, Base):
+    """A town or street (乡镇/街道), 9-digit NBS code, e.g. Zhaojia 511703109."""
+
+    __tablename__ = "towns"
+    __table_args__ = (
+        sa.CheckConstraint("code ~ '^[0-9]{9}$'", name="code_format"),
+        sa.CheckConstraint("left(code, 6) = district_code", name="code_in_district"),
+        *_geometry_args("towns"),
+    )
+
+    code: Mapped[str] = mapped_column(sa.CHAR(9), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.Text)
+    district_code: Mapped[str] = mapped_column(sa.ForeignKey("districts.code"), index=True)
+    geom: Mapped[WKBElement] = mapped_column(_geometry("MULTIPOLYGON"))
+
+
+class Village(_Provenance, Base):
+    """A village or community (村/社区), 12-digit NBS code."""
+
+    __tablename__ = "villages"
+    __table_args__ = (
+        sa.CheckConstraint("code ~ '^[0-9]{12}$'", name="code_format"),
+        sa.CheckConstraint("left(code, 9) = town_code", name="code_in_town"),
+        sa.CheckConstraint("ur_code ~ '^[0-9]{3}$'", name="ur_code_format"),
+        *_geometry_args("villages"),
+    )
+
+    code: Mapped[str] = mapped_column(sa.CHAR(12), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.Text)
+    town_code: Mapped[str] = mapped_column(sa.ForeignKey("towns.code"), index=True)
+    kind: Mapped[VillageKind] = mapped_column(_enum(VillageKind, "village_kind"))
+    #: NBS urban-rural classification code (111 main urban area ... 220 village).
+    ur_code: Mapped[str | None] = mapped_column(sa.CHAR(3))
+    geom: Mapped[WKBElement] = mapped_column(_geometry("MULTIPOLYGON"))
+
+
+class Grid(_Provenance, Base):
+    """One version of a grid: 15-digit code = 12-digit village code + 3-digit sequence."""
+
+    __tablename__ = "grids"
+    __table_args__ = (
+        sa.CheckConstraint("code ~ '^[0-9]{15}$'", name="code_format"),
+        sa.CheckConstraint("left(code, 12) = village_code", name="code_in_village"),
+        sa.CheckConstraint("seq BETWEEN 1 AND 999 AND right(code, 3)::int = seq", name="seq"),
+        sa.CheckConstraint("version >= 1", name="version_positive"),
+        sa.CheckConstraint("valid_to IS NULL OR valid_to > valid_from", name="validity"),
+        sa.UniqueConstraint("code", "version"),
+        # One current version per code ...
+        sa.Index(
+            "uq_grids_current_code",
+            "code",
+            unique=True,
+            postgresql_where=sa.text("valid_to IS NULL"),
+        ),
+        # ... and versions of one code never overlap in time (needs btree_gist for "=").
+        postgresql.ExcludeConstraint(
+            (sa.column("code"), "="),
+            (sa.literal_column("tstzrange(valid_from, valid_to)"), "&&"),
+            using="gist",
+            name="ex_grids_code_validity",
+        ),
+        *_geometry_args("grids"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, sa.Identity(), primary_key=True)
+    code: Mapped[str] = mapped_column(sa.CHAR(15))
+    village_code: Mapped[str] = mapped_column(sa.ForeignKey("villages.code"), index=True)
+    seq: Mapped[int] = mapped_column(sa.SmallInteger)
+    name: Mapped[str | None] = mapped_column(sa.Text)
+    version: Mapped[int] = mapped_column(sa.Integer, server_default=sa.text("1"))
+    valid_from: Mapped[dt.datetime] = mapped_column(
+        sa.DateTime(timezone=True), server_default=sa.func.now()
+    )
+    valid_to: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    geom: Mapped[WKBElement] = mapped_column(_geometry("MULTIPOLYGON"))
+
+
+class Member(_Provenance, Base):
+    """A grid member (网格员) or candidate, with the article-7 selection status."""
+
+    __tablename__ = "members"
+    __table_args__ = (
+        sa.CheckConstraint("grid_code ~ '^[0-9]{15}$'", name="grid_code_format"),
+        *_geometry_args("members", "home"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, sa.Identity(), primary_key=True)
+    #: External identifier (the sample's ``member_id``).
+    code: Mapped[str] = mapped_column(sa.Text, unique=True)
+    name: Mapped[str] = mapped_column(sa.Text)
+    gender: Mapped[Gender | None] = mapped_column(_enum(Gender, "gender"))
+    birth_date: Mapped[dt.date | None] = mapped_column(sa.Date)
+    education: Mapped[str | None] = mapped_column(sa.Text)
+    party_member: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
+    #: Personal data: masked by the service, never exported.
+    phone: Mapped[str | None] = mapped_column(sa.Text)
+    status: Mapped[MemberStatus] = mapped_column(
+        _enum(MemberStatus, "member_status"), server_default="applied"
+    )
+    #: Code of the grid the member serves or applies for (stable across grid versions).
+    grid_code: Mapped[str | None] = mapped_column(sa.CHAR(15), index=True)
+    home: Mapped[WKBElement | None] = mapped_column(_geometry("POINT"))
+
+
+class Household(_Provenance, Base):
+    """A household (户) at a point; ``grid_code`` is NULL until assigned spatially."""
+
+    __tablename__ = "households"
+    __table_args__ = (
+        sa.CheckConstraint("people >= 0", name="people_non_negative"),
+        *_geometry_args("households"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, sa.Identity(), primary_key=True)
+    code: Mapped[str] = mapped_column(sa.Text, unique=True)
+    village_code: Mapped[str] = mapped_column(sa.ForeignKey("villages.code"), index=True)
+    grid_code: Mapped[str | None] = mapped_column(sa.CHAR(15), index=True)
+    people: Mapped[int] = mapped_column(sa.Integer, server_default=sa.text("0"))
+    address: Mapped[str | None] = mapped_column(sa.Text)
+    geom: Mapped[WKBElement] = mapped_column(_geometry("POINT"))
+
+
+class Resident(_Provenance, Base):
+    """A person registered in a household. Name, ID number and phone are personal data."""
+
+    __tablename__ = "residents"
+    __table_args__ = (
+        # GB 11643: 17 digits + check character; the check character is verified in SQL by
+        # id_number_check_character() (created by the migration). CASE keeps the cast in
+        # the function away from malformed input.
+        sa.CheckConstraint(
+            "CASE WHEN id_number ~ '^[0-9]{17}[0-9X]$' "
+            "THEN right(id_number, 1) = id_number_check_character(left(id_number, 17)) "
+            "ELSE false END",
+            name="id_number_format",
+        ),
+        sa.CheckConstraint("phone ~ '^[0-9+() -]{5,20}$'", name="phone_format"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, sa.Identity(), primary_key=True)
+    household_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("households.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(sa.Text)
+    id_number: Mapped[str | None] = mapped_column(sa.CHAR(18), unique=True)
+    phone: Mapped[str | None] = mapped_column(sa.Text)
+    gender: Mapped[Gender | None] = mapped_column(_enum(Gender, "gender"))
+    birth_date: Mapped[dt.date | None] = mapped_column(sa.Date)
+    relation: Mapped[str | None] = mapped_column(sa.Text)
+    #: Where the person is (在家, 外出务工, 在校 ...): article 8, "人人去向明".
+    whereabouts: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class PollutionPoint(_Provenance, Base):
+    """A pollution discharge point (排污点) patrolled by the grid member (article 8.7)."""
+
+    __tablename__ = "pollution_points"
+    __table_args__ = _geometry_args("pollution_points")
+
+    id: Mapped[int] = mapped_column(sa.Integer, sa.Identity(), primary_key=True)
+    code: Mapped[str] = mapped_column(sa.Text, unique=True)
+    name: Mapped[str] = mapped_column(sa.Text)
+    kind: Mapped[str | None] = mapped_column(sa.Text)
+    village_code: Mapped[str | None] = mapped_column(sa.ForeignKey("villages.code"), index=True)
+    grid_code: Mapped[str | None] = mapped_column(sa.CHAR(15), index=True)
+    geom: Mapped[WKBElement] = mapped_column(_geometry("POINT"))
+
+
+class Hazard(_Provenance, Base):
+    """An environmental or safety hazard (环境安全隐患) located on the map (article 8.7)."""
+
+    __tablename__ = "hazards"
+    __table_args__ = (
+        sa.CheckConstraint("level BETWEEN 1 AND 4", name="level_range"),
+        *_geometry_args("hazards"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, sa.Identity(), primary_key=True)
+    code: Mapped[str] = mapped_column(sa.Text, unique=True)
+    name: Mapped[str] = mapped_column(sa.Text)
+    kind: Mapped[str | None] = mapped_column(sa.Text)
+    #: Severity, 1 (minor) to 4 (major).
+    level: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    village_code: Mapped[str | None] = mapped_column(sa.ForeignKey("villages.code"), index=True)
+    grid_code: Mapped[str | None] = mapped_column(sa.CHAR(15), index=True)
+    geom: Mapped[WKBElement] = mapped_column(_geometry("POINT"))
+
+
+class TaskType(_Provenance, Base):
+    """A kind of grid work and its admission (准入) state (article 10).
+
+    The town centre applies (``applied_on``), the district centre reviews (``reviewed_on``)
+    and the district government approves, or the review rejects (``decided_on``,
+    ``decided_by``). ``sla_days`` is the handling time limit an incident of this type gets
+    once dispatched.
+    """
+
+    __tablename__ = "task_types"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "approval_state NOT IN ('approved', 'rejected') OR decided_on IS NOT NULL",
+            name="decision_dated",
+        ),
+        sa.CheckConstraint("sla_days >= 0", name="sla_days_non_negative"),
+    )
+
+    code: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    name: Mapped[str] = mapped_column(sa.Text)
+    approval_state: Mapped[ApprovalState] = mapped_column(
+        _enum(ApprovalState, "approval_state"), server_default="proposed"
+    )
+    applied_on: Mapped[dt.date | None] = mapped_column(sa.Date)
+    reviewed_on: Mapped[dt.date | None] = mapped_column(sa.Date)
+    decided_on: Mapped[dt.date | None] = mapped_column(sa.Date)
+    decided_by: Mapped[str | None] = mapped_column(sa.Text)
+    sla_days: Mapped[int | None] = mapped_column(sa.Integer)
+
+
+class Incident(_Provenance, Base):
+    """An incident (事件) going through the seven-step workflow, located and assigned."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        sa.CheckConstraint("deadline IS NULL OR deadline >= reported_at", name="deadline"),
+        sa.CheckConstraint(
+            "dispatched_at IS NULL OR dispatched_at >= reported_at", name="dispatched_after_report"
+        ),
+        *_geometry_args("incidents"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, sa.Identity(), primary_key=True)
+    #: External identifier (the sample's ``inc_id``); NULL for incidents created in the app.
+    code: Mapped[str | None] = mapped_column(sa.Text, unique=True)
+    task_type_code: Mapped[str] = mapped_column(sa.ForeignKey("task_types.code"), index=True)
+    title: Mapped[str] = mapped_column(sa.Text)
+    status: Mapped[IncidentStatus] = mapped_column(
+        _enum(IncidentStatus, "incident_status"), server_default="reported", index=True
+    )
+    reported_at: Mapped[dt.datetime] = mapped_column(
+        sa.DateTime(timezone=True), server_default=sa.func.now()
+    )
+    #: When the incident was dispatched: the deadline clock starts here.
+    dispatched_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    deadline: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    village_code: Mapped[str | None] = mapped_column(sa.ForeignKey("villages.code"), index=True)
+    grid_code: Mapped[str | None] = mapped_column(sa.CHAR(15), index=True)
+    geom: Mapped[WKBElement] = mapped_column(_geometry("POINT"))
