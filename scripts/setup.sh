@@ -108,7 +108,7 @@ start_private_cluster() {
     fi
     local psql=("$bindir/psql" -h "$sockdir" -p "$GIS_GRID_PGPORT" -U postgres -v ON_ERROR_STOP=1 -qAt)
     # PostGIS in template1, so that every database created later (tests' scratch ones too) has it.
-    as_postgres "${psql[@]}" -d template1 -c "CREATE EXTENSION IF NOT EXISTS postgis; CREATE EXTENSION IF NOT EXISTS btree_gist;"
+    as_postgres "${psql[@]}" -d template1 -c "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS postgis; CREATE EXTENSION IF NOT EXISTS btree_gist;"
     if [ "$(as_postgres "${psql[@]}" -d postgres -c "SELECT 1 FROM pg_roles WHERE rolname='gis_grid'")" != 1 ]; then
         as_postgres "${psql[@]}" -d postgres -c "CREATE ROLE gis_grid LOGIN CREATEDB CREATEROLE PASSWORD 'gis_grid'"
     fi

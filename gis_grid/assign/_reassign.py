@@ -1,0 +1,434 @@
+"""Re-assignment after a redraw: only the points inside the changed area are located again.
+
+A point's grid can change only if a grid covering it before or after the redraw changed: its
+covering set is otherwise the same, and so is the winner of the border rule. So the points
+re-examined are
+
+* those assigned before to a grid that changed or disappeared (they lie inside its old shape),
+* those covered by the new shape of a changed or added grid,
+* those outside every grid before.
+
+They are found without touching the other points: the points are bucketed once (a 256 × 256
+grid of buckets sorted by radix sort, kept with the result and passed on to the next version),
+and only the buckets under the changed shapes' bounding boxes are read.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from gis_grid.assign._assign import AssignmentResult, check_index, make_result, nearest_grids
+from gis_grid.assign._index import BORDER, GridIndex, grid_order, planar, resolve
+from gis_grid.crs import require_crs
+from gis_grid.errors import CRSError, DataFileError
+from gis_grid.io import check_geometries
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    from numpy.typing import NDArray
+
+__all__ = ["reassign_points"]
+
+_SLACK = 1.05  # as in nearest_grids: metres vs degrees, plus Gauss-Krüger scale
+_SIDE = 256  # buckets per side: keys fit in uint16, which numpy sorts by radix
+_POLYGONAL = ("Polygon", "MultiPolygon")
+
+
+@dataclass(frozen=True)
+class _Buckets:
+    origin: tuple[float, float]
+    size: tuple[float, float]
+    order: NDArray[np.intp]  # point rows sorted by bucket
+    starts: NDArray[np.intp]  # order[starts[k]:starts[k + 1]] are the rows of bucket k
+
+    def keys(
+        self, x: NDArray[np.float64], y: NDArray[np.float64]
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        kx = np.clip(np.floor((x - self.origin[0]) / self.size[0]), 0, _SIDE - 1)
+        ky = np.clip(np.floor((y - self.origin[1]) / self.size[1]), 0, _SIDE - 1)
+        return kx.astype(np.int64), ky.astype(np.int64)
+
+
+def _buckets(result: AssignmentResult) -> _Buckets:
+    cached = result.cache.get("buckets")
+    if isinstance(cached, _Buckets):
+        return cached
+    minx, miny, maxx, maxy = result.index.extent
+    size = (max((maxx - minx) / _SIDE, 1e-12), max((maxy - miny) / _SIDE, 1e-12))
+    buckets = _Buckets((float(minx), float(miny)), size, np.empty(0, np.intp), np.empty(0, np.intp))
+    kx, ky = buckets.keys(result.x, result.y)  # outside points clamp to the edge buckets
+    key = (ky * _SIDE + kx).astype(np.uint16)
+    order = np.argsort(key, kind="stable")
+    starts = np.zeros(_SIDE * _SIDE + 1, dtype=np.intp)
+    np.cumsum(np.bincount(key, minlength=_SIDE * _SIDE), out=starts[1:])
+    buckets = _Buckets(buckets.origin, size, order, starts)
+    result.cache["buckets"] = buckets
+    return buckets
+
+
+def _rows_in_boxes(
+    buckets: _Buckets, boxes: NDArray[np.float64]
+) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Pairs (row, box) of the points in the buckets each box (minx, miny, maxx, maxy) touches.
+
+    A row appears once per box whose buckets hold it; the caller filters by the exact box.
+    """
+    x0, y0 = buckets.keys(boxes[:, 0], boxes[:, 1])
+    x1, y1 = buckets.keys(boxes[:, 2], boxes[:, 3])
+    nx, ny = x1 - x0 + 1, y1 - y0 + 1
+    count = nx * ny
+    box = np.repeat(np.arange(len(boxes)), count)
+    local = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    keys = (y0[box] + local // nx[box]) * _SIDE + x0[box] + local % nx[box]
+    starts, stops = buckets.starts[keys], buckets.starts[keys + 1]
+    length = stops - starts
+    offsets = np.repeat(starts - (np.cumsum(length) - length), length)
+    return buckets.order[np.arange(length.sum()) + offsets], np.repeat(box, length)
+
+
+def _distinct(values: NDArray[np.intp]) -> NDArray[np.intp]:
+    """Sorted distinct values (a plain sort: np.unique's hash path is slower here)."""
+    values = np.sort(values)
+    keep = np.ones(values.size, dtype=bool)
+    keep[1:] = values[1:] != values[:-1]
+    return values[keep]
+
+
+_IS = np.frompyfunc(operator.is_, 2, 1)
+
+
+def _identical(old: NDArray[np.object_], new: NDArray[np.object_]) -> NDArray[np.bool_]:
+    """Tell which pairs are the same object or have exactly equal coordinates (in order)."""
+    same = np.asarray(_IS(old, new), dtype=bool)
+    differ = np.flatnonzero(~same)
+    same[differ] = shapely.equals_exact(old[differ], new[differ], 0.0)
+    return same
+
+
+def _merged_order(
+    grids: gpd.GeoDataFrame, grid_id: str, old: GridIndex, old_pos: NDArray[np.intp]
+) -> NDArray[np.intp]:
+    """Rows of ``grids`` in code order, merging the known old order with the new codes.
+
+    Checks what :func:`grid_order` checks (codes present, unique, orderable) at the cost of
+    the few new codes only: sorting every code again would cost more than the update.
+    """
+    matched = np.flatnonzero(old_pos >= 0)
+    added = np.flatnonzero(old_pos < 0)
+    counts = np.bincount(old_pos[matched], minlength=len(old))
+    new_codes = pd.Series(grids[grid_id].to_numpy(dtype=object)[added])
+    if (counts > 1).any() or new_codes.isna().any() or new_codes.duplicated().any():
+        return grid_order(grids, grid_id)  # raises the standard message
+    try:
+        sort = np.asarray(new_codes.argsort(), dtype=np.intp)
+        added = added[sort]
+        inverse = np.full(len(old), -1, dtype=np.intp)  # old position -> row, O(n) not a sort
+        inverse[old_pos[matched]] = matched
+        by_old = inverse[inverse >= 0]
+        # How many kept codes sort before each new code.
+        before = np.searchsorted(old.codes[old_pos[by_old]], new_codes.to_numpy()[sort])
+    except TypeError:
+        return grid_order(grids, grid_id)  # raises the standard message
+    key = np.concatenate([2 * np.arange(by_old.size) + 1, 2 * before])
+    order = np.argsort(key, kind="stable")  # new codes in sorted order among equal keys
+    return np.concatenate([by_old, added])[order]
+
+
+def _new_grids(
+    previous: AssignmentResult, grids: gpd.GeoDataFrame, grid_id: str, index: GridIndex | None
+) -> tuple[GridIndex, NDArray[np.int32], NDArray[np.intp]]:
+    """Compare versions: the new grid set, old -> new position (-2: changed), changed ones."""
+    old = previous.index
+    crs = require_crs(grids.crs, source="new grids")
+    if not crs.equals(old.crs, ignore_axis_order=True):
+        msg = (
+            f"new grids are in {crs.name}, the previous assignment in {old.crs.name}: "
+            "convert them with .to_crs() first, or run assign_points() again"
+        )
+        raise CRSError(msg)
+    if index is not None:
+        check_index(index, grids, grid_id)
+    codes = grids[grid_id].to_numpy(dtype=object)
+    geoms = np.asarray(grids.geometry, dtype=object)
+    old_pos = old.code_index.get_indexer(codes)
+    rows = index.rows if index is not None else _merged_order(grids, grid_id, old, old_pos)
+    kept = np.flatnonzero(old_pos >= 0)
+    kept = kept[_identical(old.geometries[old_pos[kept]], geoms[kept])]
+    is_changed = np.ones(len(grids), dtype=bool)
+    is_changed[kept] = False
+    changed = np.flatnonzero(is_changed)
+    if changed.size:
+        bad = shapely.is_missing(geoms[changed]) | ~np.isin(
+            shapely.get_type_id(geoms[changed]), (3, 6)
+        )
+        if bad.any() or not shapely.is_valid(geoms[changed]).all():
+            check_geometries(grids, source="new grids", id_field=grid_id, geom_types=_POLYGONAL)
+    if index is None:
+        merged = geoms.copy()
+        merged[kept] = old.geometries[old_pos[kept]]  # already prepared
+        merged[changed] = planar(geoms[changed])
+        index = GridIndex(
+            codes=codes[rows],
+            geometries=merged[rows],
+            rows=rows,
+            crs=old.crs,
+            grid_id=grid_id,
+            requested_cell_size=old.requested_cell_size,
+            max_cells=old.max_cells,
+        )
+    position = np.empty(len(grids), dtype=np.intp)
+    position[rows] = np.arange(len(grids))
+    remap = np.full(len(old) + 1, -2, dtype=np.int32)
+    remap[-1] = -1  # unassigned stays unassigned
+    remap[old_pos[kept]] = position[kept]
+    return index, remap, position[changed]
+
+
+def _near_unchanged(
+    old: GridIndex,
+    remap: NDArray[np.int32],
+    x: NDArray[np.float64],
+    y: NDArray[np.float64],
+    start: NDArray[np.float64],
+) -> NDArray[np.intp]:
+    """Old positions of the unchanged grids that can be the nearest to any of the points.
+
+    Widen a search radius (CRS units) beyond ``start`` (no grid was nearer before) until it
+    holds an unchanged grid, then once more for the lon/lat anisotropy: no unchanged grid
+    outside the radius can be nearer.
+    """
+    points = np.asarray(shapely.points(x, y), dtype=object)
+    minx, miny, maxx, maxy = old.extent
+    span = float(max(maxx - minx, maxy - miny))
+    step = np.full(x.size, span / np.sqrt(len(old)))  # about one grid's side
+    reach = start + step
+    todo = np.ones(x.size, dtype=bool)
+    while todo.any():
+        point_i, tree_i = old.tree.query(points[todo], predicate="dwithin", distance=reach[todo])
+        hit = np.zeros(int(todo.sum()), dtype=bool)
+        hit[point_i[remap[tree_i] >= 0]] = True
+        grow = np.flatnonzero(todo)[~hit]
+        todo[np.flatnonzero(todo)[hit]] = False
+        step[grow] *= 2.0
+        reach[grow] = start[grow] + step[grow]
+        todo &= step < 4 * span  # then every grid was in reach: none is unchanged
+    if old.crs.is_geographic:
+        reach *= _SLACK / np.cos(np.radians(np.minimum(np.abs(y) + reach, 80.0)))
+    _, tree_i = old.tree.query(points, predicate="dwithin", distance=reach)
+    tree_i = np.unique(tree_i)
+    return tree_i[remap[tree_i] >= 0]
+
+
+def _nearest_after(
+    previous: AssignmentResult,
+    new: GridIndex,
+    remap: NDArray[np.int32],
+    changed: NDArray[np.intp],
+    rows: NDArray[np.intp],
+) -> tuple[NDArray[np.int32], NDArray[np.float64]]:
+    """Nearest grid of the points ``rows`` (outside every new grid), in metres.
+
+    For a point outside before whose nearest grid is unchanged, the nearest new grid is that
+    one or a changed grid: only the changed grids are measured. For the others, the changed
+    grids and the unchanged grids near the point are measured.
+    """
+    x, y = previous.x[rows], previous.y[rows]
+    was = previous.unassigned
+    was_rows = was["row"].to_numpy(dtype=np.intp)
+    was_dist = was["distance_m"].to_numpy(dtype=np.float64)
+    at = np.minimum(np.searchsorted(was_rows, rows), max(was_rows.size - 1, 0))
+    known = (was_rows[at] == rows) if was_rows.size else np.zeros(rows.size, dtype=bool)
+    old_near = previous.index.code_index.get_indexer(pd.Index(was["nearest"]))
+    near = np.full(rows.size, -2, dtype=np.int64)
+    near[known] = np.where(old_near[at[known]] >= 0, remap[old_near[at[known]]], -2)
+    cheap = near >= 0
+    pos = np.full(rows.size, -1, dtype=np.int32)
+    dist = np.full(rows.size, np.nan)
+    if cheap.any():
+        c_pos, c_dist = nearest_grids(new.geometries[changed], changed, new.crs, x[cheap], y[cheap])
+        prev_pos, prev_dist = near[cheap], was_dist[at[cheap]]
+        take = (c_pos >= 0) & ((c_dist < prev_dist) | ((c_dist == prev_dist) & (c_pos < prev_pos)))
+        pos[cheap] = np.where(take, c_pos, prev_pos)
+        dist[cheap] = np.where(take, c_dist, prev_dist)
+    if not cheap.all():
+        hard = ~cheap
+        metres = np.zeros(int(hard.sum()))
+        metres[known[hard]] = was_dist[at[hard][known[hard]]]
+        crs = previous.index.crs
+        per_unit = 111_320.0 if crs.is_geographic else crs.axis_info[0].unit_conversion_factor
+        near_old = _near_unchanged(
+            previous.index, remap, x[hard], y[hard], np.nan_to_num(metres) / per_unit
+        )
+        subset = np.concatenate([changed, remap[near_old]])
+        pos[hard], dist[hard] = nearest_grids(
+            new.geometries[subset], subset, new.crs, x[hard], y[hard]
+        )
+    return pos, dist
+
+
+def _locate_again(
+    old: GridIndex,
+    new: GridIndex,
+    remap: NDArray[np.int32],
+    changed: NDArray[np.intp],
+    *,
+    rows: NDArray[np.intp],
+    pairs: tuple[NDArray[np.intp], NDArray[np.intp]],
+    rx: NDArray[np.float64],
+    ry: NDArray[np.float64],
+) -> NDArray[np.int32]:
+    """Locate the re-examined points among the new grids.
+
+    Candidates: the changed grids known to cover them (``pairs``: row, changed index) and the
+    unchanged grids covering them. The old raster names those without a search: a point in
+    a raster cell holding grid ``g`` is covered by ``g`` alone among the old grids, a point in
+    an empty cell by none; only points in border cells (or without a raster) are searched.
+    """
+    pair_row, pair_box = pairs
+    point_i: list[NDArray[np.intp]] = [np.searchsorted(rows, pair_row)]
+    grid_pos: list[NDArray[np.integer[Any]]] = [changed[pair_box]]
+    shapes = [new.geometries[changed[pair_box]]]
+    search = np.arange(rows.size)
+    if "raster" in old.__dict__:  # built already; never build it here
+        flat, inside = old.raster.cells(rx, ry)
+        value = np.full(rows.size, BORDER, dtype=np.int32)
+        value[inside] = old.raster.grid_of_cell[flat[inside]]
+        single = np.flatnonzero(value >= 0)
+        single = single[remap[value[single]] >= 0]
+        point_i.append(single)
+        grid_pos.append(remap[value[single]])
+        shapes.append(old.geometries[value[single]])
+        search = np.flatnonzero(value == BORDER)
+    p, t = old.tree.query(shapely.points(rx[search], ry[search]))
+    keep = remap[t] >= 0
+    point_i.append(search[p[keep]])
+    grid_pos.append(remap[t[keep]])
+    shapes.append(old.geometries[t[keep]])
+    return resolve(
+        rows.size,
+        np.concatenate(point_i),
+        np.concatenate(grid_pos),
+        np.concatenate(shapes),
+        x=rx,
+        y=ry,
+    )
+
+
+def reassign_points(
+    previous: AssignmentResult,
+    new_grids: gpd.GeoDataFrame,
+    *,
+    grid_id: str | None = None,
+    index: GridIndex | None = None,
+) -> AssignmentResult:
+    """Update an assignment after grids were redrawn, re-examining only the changed area.
+
+    Parameters
+    ----------
+    previous
+        The result of :func:`assign_points` (or of an earlier ``reassign_points``) for the
+        previous grid version. Its points (their coordinates are kept in the result) are
+        the ones re-assigned.
+    new_grids
+        All grids of the new version, in the same CRS. Grids whose code and geometry are
+        unchanged are recognised (same object or exactly equal coordinates); the others
+        (redrawn, added, removed) make up the changed area.
+    grid_id
+        The code column of ``new_grids``; by default the one of ``previous``.
+    index
+        A :class:`GridIndex` of ``new_grids``, if one was built already (its raster then
+        locates the re-examined points); not needed.
+
+    Returns
+    -------
+    AssignmentResult
+        Equal to ``assign_points(points, new_grids)`` (tested), with ``reexamined`` listing
+        the rows that were located again. Its ``index`` holds the new grids; its tree and
+        raster are built only when needed.
+
+    Raises
+    ------
+    CRSError
+        The new grids have no CRS or another CRS than the previous assignment.
+    GeometryError, DataFileError, DuplicateCodeError
+        Bad new grids, as for :func:`assign_points` (only redrawn grids are re-validated).
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> from gis_grid.assign import assign_points
+    >>> grids = gpd.GeoDataFrame({"code": ["A", "B"]}, crs=4545,
+    ...     geometry=[shapely.box(0, 0, 100, 100), shapely.box(100, 0, 200, 100)])
+    >>> pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy([50, 90, 150], [50] * 3), crs=4545)
+    >>> before = assign_points(pts, grids)
+    >>> moved = grids.copy()
+    >>> moved.geometry = [shapely.box(0, 0, 80, 100), shapely.box(80, 0, 200, 100)]
+    >>> after = reassign_points(before, moved)
+    >>> before.grid.tolist(), after.grid.tolist()
+    (['A', 'A', 'B'], ['A', 'B', 'B'])
+    """
+    old = previous.index
+    grid_id = old.grid_id if grid_id is None else grid_id
+    if grid_id not in new_grids.columns:
+        msg = f"new grids: no column {grid_id!r}; pass grid_id= naming the code column"
+        raise DataFileError(msg)
+    new, remap, changed = _new_grids(previous, new_grids, grid_id, index)
+    before = previous.positions
+    x, y = previous.x, previous.y
+    outside_before = previous.unassigned["row"].to_numpy(dtype=np.intp)
+    old_changed = np.flatnonzero(remap[:-1] == -2)
+    boxes = np.vstack(
+        [shapely.bounds(old.geometries[old_changed]), shapely.bounds(new.geometries[changed])]
+    )
+    if len(boxes):
+        row, box = _rows_in_boxes(_buckets(previous), boxes)
+        lost = row[remap[before[row]] == -2]  # their old grid changed or went
+        # Pairs (point, new shape) with the point in the shape's box, then in the shape.
+        box -= old_changed.size
+        row, box = row[box >= 0], box[box >= 0]
+        bounds = boxes[old_changed.size :][box]
+        in_box = (
+            (x[row] >= bounds[:, 0])
+            & (x[row] <= bounds[:, 2])
+            & (y[row] >= bounds[:, 1])
+            & (y[row] <= bounds[:, 3])
+        )
+        row, box = row[in_box], box[in_box]
+        covered = shapely.intersects_xy(new.geometries[changed[box]], x[row], y[row])
+        row, box = row[covered], box[covered]
+        rows = _distinct(np.concatenate([lost, row, outside_before]))
+    else:
+        rows = outside_before
+        row = box = np.empty(0, dtype=np.intp)
+    rx, ry = x[rows], y[rows]
+    if index is not None:
+        found = index.locate(rx, ry)
+    else:
+        found = _locate_again(old, new, remap, changed, rows=rows, pairs=(row, box), rx=rx, ry=ry)
+    positions = np.take(remap, before)
+    positions[rows] = found
+    if (positions == -2).any():  # pragma: no cover - would be a bug in the argument above
+        msg = "internal error: a point of a changed grid was not re-examined"
+        raise AssertionError(msg)
+    missing = rows[found < 0]
+    nearest = _nearest_after(previous, new, remap, changed, missing)
+    result = make_result(
+        new,
+        positions,
+        x,
+        y,
+        labels=previous.labels,
+        crs_note=previous.crs_note,
+        nearest=nearest,
+        reexamined=rows,
+        outside=missing,
+    )
+    if "buckets" in previous.cache:  # same points: the next redraw reuses them
+        result.cache["buckets"] = previous.cache["buckets"]
+    return result
