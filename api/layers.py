@@ -20,7 +20,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from api.crud import GEOJSON_DIGITS, BBox, area_km2_sql
+from gis_grid.db.models import NaturalLineKind
 from gis_grid.errors import NotFoundError
+from gis_grid.lines import class_label_sql
 
 __all__ = [
     "LAYER_SPECS",
@@ -87,6 +89,33 @@ def _point_layer(
             ("grid_code", "t.grid_code"),
         ),
         town_sql="left(t.village_code, 9) = :town",
+    )
+
+
+def _line_layer(name: str, title: str, kind: NaturalLineKind) -> LayerSpec:
+    """One kind of natural line; a town's lines are its own and those crossing it."""
+    return LayerSpec(
+        name=name,
+        title=title,
+        geometry_type="MultiLineString",
+        table="natural_lines",
+        from_sql="natural_lines t LEFT JOIN towns tw ON tw.code = t.town_code",
+        properties=(
+            ("code", "t.code"),
+            ("name", "t.name"),
+            ("rank", "t.rank"),
+            ("class", class_label_sql()),
+            ("town_code", "t.town_code"),
+            ("town", "tw.name"),
+            ("synthetic", "t.synthetic"),
+            ("source", "t.source"),
+        ),
+        # The OR's second arm uses the GiST index: the town polygon is one row by its key.
+        town_sql=(
+            "t.town_code = :town OR ST_Intersects(t.geom, "
+            "(SELECT tn.geom FROM towns tn WHERE tn.code = :town))"
+        ),
+        where_sql=f"t.kind = '{kind.value}'",
     )
 
 
@@ -201,19 +230,10 @@ LAYER_SPECS: dict[str, LayerSpec] = {
             ),
             town_sql="left(t.village_code, 9) = :town",
         ),
-        # Optional line layers: offered only when the schema stores them.
-        *(
-            LayerSpec(
-                name=name,
-                title=title,
-                geometry_type="MultiLineString",
-                table=name,
-                from_sql=f"{name} t",
-                properties=(("name", "t.name"),),
-                town_sql=("ST_Intersects(t.geom, (SELECT geom FROM towns WHERE code = :town))"),
-            )
-            for name, title in (("rivers", "河流"), ("streams", "溪沟"), ("roads", "道路"))
-        ),
+        # Natural lines, one table filtered by kind (offered once the schema has it, 0002).
+        _line_layer("rivers", "河流", NaturalLineKind.RIVER),
+        _line_layer("streams", "溪流（DEM 提取）", NaturalLineKind.STREAM),
+        _line_layer("roads", "道路（合成）", NaturalLineKind.ROAD),
     )
 }
 

@@ -61,7 +61,7 @@ err_console = Console(stderr=True)
 #: Tables counted by ``gis-grid info``, in display order.
 TABLES = (
     "districts", "towns", "villages", "grids", "members", "households", "residents",
-    "pollution_points", "hazards", "task_types", "incidents",
+    "pollution_points", "hazards", "task_types", "incidents", "natural_lines",
 )  # fmt: skip
 
 
@@ -198,7 +198,10 @@ def load(
 @app.command("export")
 @_friendly
 def export(
-    layer: Annotated[str, typer.Argument(help="towns, villages, grids, members, households, ...")],
+    layer: Annotated[
+        str,
+        typer.Argument(help="towns, villages, grids, members, households, ..., rivers, roads"),
+    ],
     path: Annotated[Path, typer.Argument(help="Output file: .gpkg .geojson .shp .zip .kml")],
     town: Annotated[str | None, typer.Option(help="Export only this town (9-digit code)")] = None,
 ) -> None:

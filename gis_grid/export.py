@@ -5,6 +5,10 @@ resident names, ID numbers or phones ever leave the database this way, and membe
 exported without phone or birth date. Residents are exported as anonymous rows at their
 household's point (gender, birth year, relation), enough for analysts to count people by age
 and grid. Households are exported without their street address.
+
+Natural lines export by kind (``rivers``, ``streams``, ``roads``, with the sample files'
+columns) or all together (``natural_lines``, with ``kind`` and ``class``); a town's lines are
+those digitised for it or crossing it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import sqlalchemy as sa
 from gis_grid.crs import CGCS2000
 from gis_grid.errors import NotFoundError
 from gis_grid.io import write_layer
+from gis_grid.lines import class_label_sql
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -26,51 +31,82 @@ __all__ = ["EXPORT_LAYERS", "export_layer", "read_export_layer"]
 
 _PROVENANCE = "synthetic, source"
 
-#: Layer name -> (SELECT ... FROM ... without WHERE, the SQL expression of the town code).
+#: A natural line belongs to a town if it was digitised for it or crosses it (lines run on
+#: across town borders; river pieces outside every town have no town_code).
+_LINE_IN_TOWN = (
+    "(town_code = :town OR ST_Intersects(geom, (SELECT tw.geom FROM towns tw "
+    "WHERE tw.code = :town)))"
+)
+
+
+def _lines_query(kind: str) -> tuple[str, str]:
+    """One kind of natural line, with the sample file's columns (so a shapefile reloads).
+
+    Streams and roads carry their class name as ``kind`` (as in ``streams.shp`` and
+    ``roads.shp``) besides the ``rank`` it maps to.
+    """
+    label = f"{class_label_sql(kind='kind', rank='rank')} AS kind, " if kind != "river" else ""
+    return (
+        f"SELECT code, name, {label}rank, town_code, {_PROVENANCE}, geom "
+        f"FROM natural_lines WHERE kind = '{kind}'",
+        _LINE_IN_TOWN,
+    )
+
+
+#: Layer name -> (SELECT ... FROM ... [WHERE ...], the condition selecting town ``:town``).
 _QUERIES: dict[str, tuple[str, str]] = {
-    "towns": (f"SELECT code, name, district_code, {_PROVENANCE}, geom FROM towns", "code"),
+    "towns": (f"SELECT code, name, district_code, {_PROVENANCE}, geom FROM towns", "code = :town"),
     "villages": (
         f"SELECT code, name, town_code, kind::text AS kind, ur_code, {_PROVENANCE}, geom "
         "FROM villages",
-        "town_code",
+        "town_code = :town",
     ),
     "grids": (
         f"SELECT code, village_code, seq, name, version, valid_from, {_PROVENANCE}, geom "
         "FROM grids WHERE valid_to IS NULL",
-        "left(village_code, 9)",
+        "left(village_code, 9) = :town",
     ),
     "members": (
         "SELECT code, name, gender::text AS gender, education, party_member, "
         f"status::text AS status, grid_code, {_PROVENANCE}, home AS geom "
         "FROM members WHERE home IS NOT NULL",
-        "left(grid_code, 9)",
+        "left(grid_code, 9) = :town",
     ),
     "households": (
         f"SELECT code, village_code, grid_code, people, {_PROVENANCE}, geom FROM households",
-        "left(village_code, 9)",
+        "left(village_code, 9) = :town",
     ),
     "residents": (
         "SELECT r.id, h.code AS household_code, h.village_code, h.grid_code, "
         "r.gender::text AS gender, extract(year FROM r.birth_date)::int AS birth_year, "
         "r.relation, r.whereabouts, r.synthetic, r.source, h.geom "
         "FROM residents AS r JOIN households AS h ON h.id = r.household_id",
-        "left(h.village_code, 9)",
+        "left(h.village_code, 9) = :town",
     ),
     "pollution_points": (
         f"SELECT code, name, kind, village_code, grid_code, {_PROVENANCE}, geom "
         "FROM pollution_points",
-        "left(village_code, 9)",
+        "left(village_code, 9) = :town",
     ),
     "hazards": (
         f"SELECT code, name, kind, level, village_code, grid_code, {_PROVENANCE}, geom "
         "FROM hazards",
-        "left(village_code, 9)",
+        "left(village_code, 9) = :town",
     ),
     "incidents": (
         "SELECT id, code, task_type_code, title, status::text AS status, reported_at, "
         "dispatched_at, deadline, "
         f"village_code, grid_code, {_PROVENANCE}, geom FROM incidents",
-        "left(village_code, 9)",
+        "left(village_code, 9) = :town",
+    ),
+    "rivers": _lines_query("river"),
+    "streams": _lines_query("stream"),
+    "roads": _lines_query("road"),
+    "natural_lines": (
+        "SELECT id, kind::text AS kind, code, name, rank, "
+        f"{class_label_sql(kind='kind', rank='rank')} AS class, town_code, {_PROVENANCE}, geom "
+        "FROM natural_lines",
+        _LINE_IN_TOWN,
     ),
 }
 
@@ -110,7 +146,7 @@ def read_export_layer(
     params = {}
     if town is not None:
         joiner = " AND " if " WHERE " in sql else " WHERE "
-        sql += f"{joiner}{town_expr} = :town"
+        sql += f"{joiner}{town_expr}"
         params["town"] = town
     sql += " ORDER BY 1"
     frame = gpd.read_postgis(sa.text(sql), engine, geom_col="geom", params=params, crs=CGCS2000)
@@ -131,10 +167,12 @@ def _for_shapefile(frame: gpd.GeoDataFrame, name: str) -> gpd.GeoDataFrame:
     from gis_grid.load import LAYERS
 
     renames: dict[str, str] = {}
-    for layer in LAYERS.values():
-        if layer.table == name:
-            mapping = {**layer.fields, **layer.optional}
-            renames = {column: field for field, column in mapping.items() if column != field}
+    # The layer of that name (rivers ... roads share one table), else the one layer of the
+    # table; natural_lines, fed by three files, keeps the table's names.
+    layers = [LAYERS[name]] if name in LAYERS else [x for x in LAYERS.values() if x.table == name]
+    if len(layers) == 1:
+        mapping = {**layers[0].fields, **layers[0].optional}
+        renames = {column: field for field, column in mapping.items() if column != field}
     renames = {c: f for c, f in renames.items() if c in frame.columns and f not in frame.columns}
     out = frame.rename(columns=renames)
     for column in out.columns:

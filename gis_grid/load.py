@@ -1,4 +1,4 @@
-"""Load the sample layers (towns ... incidents) into PostGIS in one transaction.
+"""Load the sample layers (towns ... incidents, natural lines) into PostGIS in one transaction.
 
 A load is a short chain (osmnx style): :func:`read_sample` reads and checks every layer
 (CRS, encoding and coordinate range in :func:`gis_grid.io.read_layer`; geometries and unique
@@ -16,7 +16,7 @@ The layers and their fields are listed in :data:`gis_grid.sample.LAYERS` (and in
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -31,13 +31,22 @@ import sqlalchemy as sa
 from gis_grid.codes import id_number_problems
 from gis_grid.crs import gauss_kruger_crs
 from gis_grid.errors import DataFileError
-from gis_grid.sample import LAYERS, Layer, fail_field, read_sample, read_sample_layer
+from gis_grid.sample import (
+    LAYERS,
+    LINE_LAYERS,
+    Layer,
+    fail_field,
+    read_sample,
+    read_sample_layer,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
 __all__ = [
     "LAYERS",
+    "LINE_LAYERS",
+    "MAX_LINE_RANK",
     "TOLERANCE_M",
     "Layer",
     "LoadReport",
@@ -51,6 +60,9 @@ __all__ = [
 #: Tolerance, in metres, of the "grid inside its village" and "point inside the towns" checks:
 #: shared edges digitised twice or reprojected differ by millimetres to decimetres.
 TOLERANCE_M = 1.0
+
+#: Highest ``rank`` the database accepts (GSHHG river levels run 1-12).
+MAX_LINE_RANK = 12
 
 
 class ProgressCallback(Protocol):
@@ -112,22 +124,53 @@ def _check_covered(
     wholes: gpd.GeoSeries,
     keys: pd.Series | None,
     why: str,
+    *,
+    predicate: Callable[[np.ndarray, np.ndarray], np.ndarray] = shapely.covered_by,
 ) -> None:
     """Refuse features of ``frame`` not covered by ``wholes.loc[keys]`` (all of it if None).
 
     Works in the Gauss-Krüger zone of the data so that :data:`TOLERANCE_M` is in metres;
-    each whole is buffered once, then one vectorised ``covered_by`` tests every feature.
+    each whole is buffered once, then one vectorised ``predicate`` (``covered_by``, or
+    ``intersects`` for lines that may leave their town) tests every feature. Features whose
+    key is missing (a river piece outside every town) are not tested.
     """
     crs = gauss_kruger_crs(wholes.total_bounds)
     grown = shapely.buffer(np.asarray(wholes.to_crs(crs), dtype=object), TOLERANCE_M)
     shapely.prepare(grown)
     index = np.zeros(len(frame), dtype=np.intp) if keys is None else wholes.index.get_indexer(keys)
+    tested = index >= 0
     parts = np.asarray(frame.geometry.to_crs(crs), dtype=object)
-    bad = ~shapely.covered_by(parts, grown[index])
+    bad = tested & ~predicate(parts, grown[np.where(tested, index, 0)])
     if bad.any():
         layer = LAYERS[name]
         labelled = pd.DataFrame({"geometry": np.full(len(frame), ""), **_key_column(layer, frame)})
         fail_field(layer, labelled, bad, "geometry", why)
+
+
+def _validate_lines(frames: Mapping[str, gpd.GeoDataFrame], name: str) -> None:
+    """Check one natural-lines layer: its town, that it reaches the town, its rank.
+
+    A line only has to *reach* its town (lines run on across town borders); one without a
+    town (a river piece outside every town) is not tested.
+    """
+    layer = LAYERS[name]
+    frame = frames[name]
+    rank_field = next(f for f, column in layer.fields.items() if column == "rank")
+    bad = ((frame["rank"] < 1) | (frame["rank"] > MAX_LINE_RANK)).fillna(value=False)
+    if bad.any():
+        ranks = frame["rank"].astype(object)  # plain ints in the message, not np.int64(13)
+        source = pd.DataFrame({rank_field: ranks, **_key_column(layer, frame)})
+        why = f"must be a whole number from 1 (most important) to {MAX_LINE_RANK}"
+        fail_field(layer, source, bad.to_numpy(), rank_field, why)
+    if "town_code" not in frame.columns:
+        return
+    _require_known(frames, name, "town_code", "towns", "town_code")
+    _check_covered(
+        name, frame, frames["towns"].set_index("code").geometry, frame["town_code"],
+        "the line does not reach its town (town_code); leave town_code empty for a line "
+        "outside every town",
+        predicate=shapely.intersects,
+    )  # fmt: skip
 
 
 def validate_sample(frames: Mapping[str, gpd.GeoDataFrame]) -> None:
@@ -145,7 +188,9 @@ def validate_sample(frames: Mapping[str, gpd.GeoDataFrame]) -> None:
         grid -> village, point -> village, member -> grid, resident -> household, incident ->
         task type); a grid code that is not its village code + 3-digit number; a grid not
         inside its village or a village not inside its town (with :data:`TOLERANCE_M`); a
-        located point outside the towns; an invalid resident ID number (GB 11643).
+        located point outside the towns; an invalid resident ID number (GB 11643); a natural
+        line whose town is not in ``towns.shp`` or that does not reach that town, or whose
+        rank (river ``level``) is outside 1-12.
     """
     towns, villages, grids = frames["towns"], frames["villages"], frames["grids"]
     _require_known(frames, "villages", "town_code", "towns", "town_code")
@@ -171,6 +216,10 @@ def validate_sample(frames: Mapping[str, gpd.GeoDataFrame]) -> None:
         if name in frames:
             _require_known(frames, name, "village_code", "villages", "vill_code")
             _check_covered(name, frames[name], all_towns, None, "the point is outside the towns")
+
+    for name in LINE_LAYERS:
+        if name in frames:
+            _validate_lines(frames, name)
 
     if "members" in frames:
         _require_known(frames, "members", "grid_code", "grids", "grid_code")
@@ -212,7 +261,10 @@ def load_sample(
         Engine on a migrated database (``gis-grid db upgrade``).
     replace
         Replace the data of the towns in the files (and everything in them) in the same
-        transaction; without it, loading towns that are already there is an error.
+        transaction; without it, loading towns that are already there is an error. Natural
+        lines replaced are those of the files' towns and those without a town lying inside
+        the extent of the files' towns and lines, so loading the same files twice never
+        duplicates a line.
     progress
         Called as ``progress(step, done, total)`` before each step.
 

@@ -1,7 +1,8 @@
 """The sample layers: which file feeds which table, and how their values are read.
 
-:data:`LAYERS` lists every sample file (``towns.shp`` ... ``task_types.csv``), its required
-and optional fields and the table columns they go to; :func:`read_sample_layer` reads one
+:data:`LAYERS` lists every sample file (``towns.shp`` ... ``task_types.csv``, and the natural
+lines ``rivers.shp``, ``streams.shp``, ``roads.shp`` that all go to ``natural_lines``), its
+required and optional fields and the table columns they go to; :func:`read_sample_layer` reads one
 file with :func:`gis_grid.io.read_layer` (CRS, encoding and coordinate checks), checks its
 geometries and unique codes, and converts each field (numbers, yes/no, dates, enums) with
 vectorised pandas operations, refusing a value that does not convert with a message naming
@@ -24,10 +25,21 @@ import pandas as pd
 from gis_grid.db import models as m
 from gis_grid.errors import DataFileError, EncodingError
 from gis_grid.io import check_geometries, check_unique, read_layer
+from gis_grid.lines import ROAD_CLASSES, STREAM_CLASSES
 
-__all__ = ["LAYERS", "POLYGONS", "Layer", "fail_field", "read_sample", "read_sample_layer"]
+__all__ = [
+    "LAYERS",
+    "LINES",
+    "LINE_LAYERS",
+    "POLYGONS",
+    "Layer",
+    "fail_field",
+    "read_sample",
+    "read_sample_layer",
+]
 
 POLYGONS = ("Polygon", "MultiPolygon")
+LINES = ("LineString", "MultiLineString")
 _LOCAL_TZ = "Asia/Shanghai"  # times without a zone in the files are Beijing time
 _TRUE = {"1", "true", "t", "yes", "y", "是"}
 _FALSE = {"0", "false", "f", "no", "n", "否"}
@@ -38,7 +50,9 @@ _GENDER = {
 #: Admission states; "pending" (submitted, awaiting the district) is read as "applied".
 _APPROVAL = {**{s.value: s.value for s in m.ApprovalState}, "pending": "applied"}
 
-Converter = str | type[StrEnum] | Mapping[str, str]
+#: ``"int"``, ``"bool"``, ``"date"``, ``"datetime"``, ``"text"``; an enum; or accepted
+#: spellings -> stored value (text, or whole numbers for a class read into a rank).
+Converter = str | type[StrEnum] | Mapping[str, str] | Mapping[str, int]
 
 
 @dataclass(frozen=True)
@@ -64,6 +78,8 @@ class Layer:
         Geometry column in the table.
     required
         Whether a load fails without this file.
+    constants
+        Table column -> value set on every row (the ``kind`` of a natural-lines layer).
     """
 
     name: str
@@ -76,10 +92,13 @@ class Layer:
     geometry: tuple[str, ...] | None = ("Point",)
     geom_column: str = "geom"
     required: bool = False
+    constants: Mapping[str, str] = field(default_factory=dict)
 
 
 _PROVENANCE = {"synthetic": "synthetic", "source": "source"}
 _PROVENANCE_TYPES: dict[str, Converter] = {"synthetic": "bool"}
+#: Optional fields of the natural-lines layers (rivers pieces outside every town: no town).
+_LINE_OPTIONAL = {"name": "name", "town_code": "town_code", **_PROVENANCE}
 
 #: The sample layers, in load order.
 LAYERS: dict[str, Layer] = {
@@ -103,6 +122,22 @@ LAYERS: dict[str, Layer] = {
             {"seq": "seq", "grid_name": "name", "valid_from": "valid_from", **_PROVENANCE},
             {"seq": "int", "valid_from": "datetime", **_PROVENANCE_TYPES}, POLYGONS,
             required=True,
+        ),
+        # Natural lines, one table: the barriers grids follow. Rank 1 = most important.
+        Layer(
+            "rivers", "rivers.shp", "natural_lines", "river_id",
+            {"river_id": "code", "level": "rank"}, _LINE_OPTIONAL,
+            {"rank": "int", **_PROVENANCE_TYPES}, LINES, constants={"kind": "river"},
+        ),
+        Layer(
+            "streams", "streams.shp", "natural_lines", "strm_id",
+            {"strm_id": "code", "kind": "rank"}, _LINE_OPTIONAL,
+            {"rank": STREAM_CLASSES, **_PROVENANCE_TYPES}, LINES, constants={"kind": "stream"},
+        ),
+        Layer(
+            "roads", "roads.shp", "natural_lines", "road_id",
+            {"road_id": "code", "kind": "rank"}, _LINE_OPTIONAL,
+            {"rank": ROAD_CLASSES, **_PROVENANCE_TYPES}, LINES, constants={"kind": "road"},
         ),
         Layer(
             "task_types", "task_types.csv", "task_types", "code",
@@ -170,6 +205,9 @@ LAYERS: dict[str, Layer] = {
     )
 }  # fmt: skip
 
+#: The layers that feed ``natural_lines``.
+LINE_LAYERS = tuple(name for name, layer in LAYERS.items() if layer.table == "natural_lines")
+
 
 def _labels(frame: pd.DataFrame, rows: np.ndarray, key: str | None, *, header: int = 0) -> str:
     """``feature 3 (vill_code=511703109201)`` for the first of ``rows`` (1-based)."""
@@ -225,14 +263,30 @@ def _convert(layer: Layer, frame: pd.DataFrame, src: str, kind: Converter) -> pd
         return values
     if isinstance(kind, (Mapping, type)):
         allowed = kind if isinstance(kind, Mapping) else {e.value: e.value for e in kind}
-        text = raw.astype("string").str.strip()
-        mapped = text.str.lower().map(dict(allowed))
-        bad = present & mapped.isna()
-        if bad.any():
-            accepted = ", ".join(sorted(set(allowed.values())))
-            fail_field(layer, frame, bad.to_numpy(), src, f"not one of {accepted}")
-        return mapped.where(present, None)
+        return _convert_choice(layer, frame, src, present, allowed)
     return raw.astype("string").str.strip().where(present, None)
+
+
+def _convert_choice(
+    layer: Layer,
+    frame: pd.DataFrame,
+    src: str,
+    present: pd.Series,
+    allowed: Mapping[str, str] | Mapping[str, int],
+) -> pd.Series:
+    """Map accepted spellings (any case) to stored values; refuse any other value."""
+    text = frame[src].astype("string").str.strip()
+    mapped = text.str.lower().map(dict(allowed))
+    bad = present & mapped.isna()
+    # A class read into a number (a road class into a rank) lists the class names.
+    numeric = all(isinstance(v, int) for v in allowed.values())
+    if bad.any():
+        names = allowed.keys() if numeric else allowed.values()
+        accepted = ", ".join(sorted({str(v) for v in names}))
+        fail_field(layer, frame, bad.to_numpy(), src, f"not one of {accepted}")
+    if numeric:
+        return mapped.where(present).astype("Int64")
+    return mapped.where(present, None)
 
 
 def _read_csv(path: Path, layer: Layer) -> pd.DataFrame:
@@ -311,6 +365,8 @@ def read_sample_layer(directory: str | Path, layer: Layer | str) -> gpd.GeoDataF
         out["seq"] = pd.to_numeric(out["code"].str[-3:], errors="coerce").astype("Int64")
     if spec.name == "residents" and "id_number" in out.columns:
         out["id_number"] = out["id_number"].str.upper()  # GB 11643 writes the check "X" upper case
+    for column, value in spec.constants.items():
+        out[column] = value
     if spec.geometry is None:
         return out
     return gpd.GeoDataFrame(out, geometry=frame.geometry.to_numpy(), crs=frame.crs)

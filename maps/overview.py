@@ -56,6 +56,11 @@ class LayerStyle:
         Circle-marker radius in pixels, for point layers.
     show
         Whether the layer is switched on when the page opens.
+    by_rank
+        Style options overriding ``style`` per value of the ``rank`` column (natural lines:
+        1 = most important, drawn thickest and on top).
+    labels
+        Column → stored value → Chinese label shown in the tooltip (e.g. road classes).
     """
 
     label: str
@@ -64,6 +69,8 @@ class LayerStyle:
     style: Mapping[str, Any] = field(default_factory=dict)
     radius: float = 4.0
     show: bool = True
+    by_rank: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+    labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 #: Drawing order (bottom to top) and styles of the known layers.
@@ -91,17 +98,33 @@ LAYERS: dict[str, LayerStyle] = {
         ),
         {"color": "#2b8cbe", "weight": 1, "fillColor": "#a6bddb", "fillOpacity": 0.25},
     ),
-    "rivers": LayerStyle(
-        "河流", "line", (("name", "名称"),), {"color": "#08519c", "weight": 3, "opacity": 0.8}
-    ),
+    # Natural lines: streams under rivers under roads; within a layer rank 1 is drawn on top.
     "streams": LayerStyle(
-        "溪沟", "line", (("name", "名称"),), {"color": "#4292c6", "weight": 1.5, "opacity": 0.8}
+        "溪流（DEM 提取）",
+        "line",
+        (("code", "编号"), ("name", "名称"), ("class", "类别"), ("rank", "等级")),
+        {"color": "#6baed6", "weight": 1.2, "opacity": 0.9},
+        by_rank={1: {"weight": 2.2}, 2: {"weight": 1.6}},
+        labels={"class": {"river": "河段", "creek": "溪", "brook": "沟"}},
+    ),
+    "rivers": LayerStyle(
+        "河流",
+        "line",
+        (("code", "编号"), ("name", "名称"), ("rank", "等级"), ("town", "所属镇")),
+        {"color": "#08519c", "weight": 3, "opacity": 0.85},
+        # GSHHG levels: 1-2 major rivers, 3-4 additional rivers, beyond minor/intermittent
+        by_rank={1: {"weight": 7}, 2: {"weight": 6}, 3: {"weight": 5}, 4: {"weight": 4}},
     ),
     "roads": LayerStyle(
-        "道路",
+        "道路（合成）",
         "line",
-        (("name", "名称"), ("kind", "类型")),
-        {"color": "#636363", "weight": 2, "opacity": 0.8},
+        (("code", "编号"), ("name", "名称"), ("class", "等级"), ("town", "所属镇")),
+        {"color": "#969696", "weight": 1.2, "opacity": 0.9},
+        by_rank={
+            1: {"color": "#e6550d", "weight": 3.5},
+            2: {"color": "#fd8d3c", "weight": 2.2},
+        },
+        labels={"class": {"county": "县道", "township": "乡道", "village": "村道"}},
     ),
     "households": LayerStyle(
         "住户",
@@ -156,9 +179,7 @@ def layer_bounds(layers: Mapping[str, gpd.GeoDataFrame]) -> tuple[float, float, 
         If every layer is empty.
     """
     boxes = [
-        _to_lonlat(name, frame).total_bounds
-        for name, frame in layers.items()
-        if len(frame) and not frame.geometry.is_empty.all()
+        _to_lonlat(name, frame).total_bounds for name, frame in layers.items() if _drawable(frame)
     ]
     if not boxes:
         msg = "no features to show: every layer is empty (load the data first: gis-grid load)"
@@ -226,7 +247,11 @@ def build_overview_map(
         msg = f"unknown layer(s) {unknown}; known layers: {sorted(LAYERS)}"
         raise KeyError(msg)
     lonlat = {name: _to_lonlat(name, frame) for name, frame in layers.items()}
-    minx, miny, maxx, maxy = layer_bounds(lonlat)
+    minx, miny, maxx, maxy = layer_bounds(lonlat)  # refuses all-empty input
+    # Frame the towns, not the lines that run on beyond them (a river across the district).
+    areas = {n: f for n, f in lonlat.items() if LAYERS[n].kind != "line" and _drawable(f)}
+    if areas:
+        minx, miny, maxx, maxy = layer_bounds(areas)
 
     fmap = folium.Map(
         location=[(miny + maxy) / 2, (minx + maxx) / 2],
@@ -255,6 +280,10 @@ def build_overview_map(
     fmap.fit_bounds([[miny, minx], [maxy, maxx]], padding=(10, 10))
     _add_title(fmap, title, lonlat, static_url)
     return fmap
+
+
+def _drawable(frame: gpd.GeoDataFrame) -> bool:
+    return bool(len(frame)) and not frame.geometry.is_empty.all()
 
 
 def _to_lonlat(name: str, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -294,11 +323,16 @@ def _add_base_layers(fmap: folium.Map, basemap: Basemap) -> None:
 def _tooltip_frame(
     frame: gpd.GeoDataFrame, spec: LayerStyle
 ) -> tuple[gpd.GeoDataFrame, list[str], list[str]]:
-    """Keep only the whitelisted columns, as JSON-friendly values."""
+    """Keep only the whitelisted columns (and ``rank`` to style by), as JSON-friendly values."""
     present = [(col, alias) for col, alias in spec.fields if col in frame.columns]
     cols = [col for col, _ in present]
-    out = gpd.GeoDataFrame(frame[cols].copy(), geometry=frame.geometry.values, crs=frame.crs)
-    for col in cols:
+    styled = ["rank"] if spec.by_rank and "rank" in frame.columns and "rank" not in cols else []
+    kept = cols + styled
+    out = gpd.GeoDataFrame(frame[kept].copy(), geometry=frame.geometry.values, crs=frame.crs)
+    for col in kept:
+        if col in spec.labels:
+            labels = spec.labels[col]
+            out[col] = out[col].map(lambda v, labels=labels: labels.get(v, v))
         series = out[col]
         if pd.api.types.is_float_dtype(series):
             out[col] = series.round(2).astype(object).where(series.notna(), "")
@@ -318,11 +352,18 @@ def _add_layer(
     static_url: str,
     cluster_households: bool,
 ) -> None:
+    ranked = bool(spec.by_rank) and "rank" in frame.columns
+    if ranked:  # whole numbers (not 3.0), minor lines first so that rank 1 is drawn on top
+        rank = pd.to_numeric(frame["rank"], errors="coerce").round().astype("Int64")
+        frame = frame.assign(rank=rank).sort_values(
+            "rank", ascending=False, na_position="first", kind="stable"
+        )
     data, cols, aliases = _tooltip_frame(frame, spec)
     data = data[~data.geometry.is_empty & data.geometry.notna()]
     group = folium.FeatureGroup(name=f"{spec.label}（{len(data)}）", show=spec.show)
     tooltip = folium.GeoJsonTooltip(fields=cols, aliases=aliases, sticky=True) if cols else None
     style = dict(spec.style)
+    style_function = _ranked_style(style, spec.by_rank) if ranked else _constant_style(style)
 
     if spec.kind == "point" and name == "households" and cluster_households:
         cluster = MarkerCluster(name=spec.label, control=False)
@@ -345,7 +386,7 @@ def _add_layer(
         folium.GeoJson(
             data,
             name=spec.label,
-            style_function=_constant_style(style),
+            style_function=style_function,
             highlight_function=_constant_style({"weight": float(style.get("weight", 1)) + 2}),
             tooltip=tooltip,
             control=False,
@@ -359,6 +400,18 @@ def _constant_style(style: Mapping[str, Any]) -> Any:
 
     def _style(_feature: object) -> dict[str, Any]:
         return frozen
+
+    return _style
+
+
+def _ranked_style(style: Mapping[str, Any], by_rank: Mapping[int, Mapping[str, Any]]) -> Any:
+    """Style each feature by its ``rank`` property (empty or unknown ranks: the base style)."""
+    base = dict(style)
+    styles = {rank: {**base, **extra} for rank, extra in by_rank.items()}
+
+    def _style(feature: Mapping[str, Any]) -> dict[str, Any]:
+        rank = feature.get("properties", {}).get("rank")
+        return styles.get(rank, base) if isinstance(rank, int) else base
 
     return _style
 

@@ -1,7 +1,8 @@
 """A small, complete sample directory (all layers) written to a temporary folder.
 
 One town of 2 x 1 villages, each split into 2 x 2 grids, with households, residents, members,
-pollution points, hazards, task types and incidents: enough to exercise every loader path in
+pollution points, hazards, task types, incidents and natural lines (a river across the town and
+a town-less river piece beside it, streams, roads): enough to exercise every loader path in
 a second. Shared by tests/test_load.py and tests/test_cli.py.
 """
 
@@ -143,12 +144,51 @@ def write_sample(directory: Path, *, town_index: int = 9, seed: int = 1) -> Path
     }
     incidents = points("inc_id", 6, incident)
     incidents.to_file(directory / "incidents.shp")
+    write_lines(directory, town, x0, y0)
     return directory
+
+
+#: Lines per natural-lines layer written by :func:`write_lines`.
+LINE_COUNTS = {"rivers": 2, "streams": 2, "roads": 3}
+
+
+def write_lines(directory: Path, town: str, x0: float, y0: float) -> None:
+    """rivers.shp (one across the town, one town-less piece east of it), streams, roads."""
+    line = shapely.LineString
+    provenance = {"synthetic": "Y", "source": "tests/sample_factory.py"}
+    gpd.GeoDataFrame(
+        {"river_id": [f"R{town}1", f"R{town}2"], "level": [2, 4], "town_code": [town, None],
+         **provenance},
+        geometry=[
+            line([(x0 - 0.005, y0 + 0.005), (x0 + 4 * CELL + 0.002, y0 + 0.015)]),
+            line([(x0 + 4 * CELL + 0.004, y0), (x0 + 4 * CELL + 0.012, y0 + 0.02)]),
+        ],
+        crs=4490,
+    ).to_file(directory / "rivers.shp")  # fmt: skip
+    gpd.GeoDataFrame(
+        {"strm_id": [f"S{town}1", f"S{town}2"], "up_km2": [4.2, 0.8], "kind": ["creek", "brook"],
+         "town_code": [town] * 2, **provenance},
+        geometry=[
+            line([(x0 + 0.003, y0 + 0.019), (x0 + 0.012, y0 + 0.008)]),
+            line([(x0 + 0.025, y0 + 0.018), (x0 + 0.031, y0 + 0.011), (x0 + 0.033, y0 + 0.01)]),
+        ],
+        crs=4490,
+    ).to_file(directory / "streams.shp")  # fmt: skip
+    gpd.GeoDataFrame(
+        {"road_id": [f"L{town}{i}" for i in (1, 2, 3)],
+         "kind": ["county", "township", "village"], "town_code": [town] * 3, **provenance},
+        geometry=[
+            line([(x0 - 0.01, y0 + 0.002), (x0 + 0.02, y0 + 0.002)]),  # leaves the town
+            line([(x0 + 0.02, y0 + 0.002), (x0 + 0.02, y0 + 0.018)]),
+            line([(x0 + 0.02, y0 + 0.01), (x0 + 0.035, y0 + 0.012)]),
+        ],
+        crs=4490,
+    ).to_file(directory / "roads.shp")  # fmt: skip
 
 
 TABLES = (
     "incidents", "task_types", "hazards", "pollution_points", "residents", "households",
-    "members", "grids", "villages", "towns", "districts",
+    "members", "grids", "natural_lines", "villages", "towns", "districts",
 )  # fmt: skip
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import geopandas as gpd
 import httpx
@@ -17,6 +18,9 @@ from gis_grid.measure import area_m2
 pytestmark = pytest.mark.postgis
 
 EXPECTED_LAYERS = {"towns", "villages", "grids", "households", "pollution", "hazards", "incidents"}
+LINE_LAYERS = {"rivers": "river", "streams": "stream", "roads": "road"}
+EXPECTED_LAYERS |= set(LINE_LAYERS)
+SAMPLE_DATA = Path(__file__).resolve().parents[1] / "data" / "shapefiles"
 PERSONAL_KEYS = {"name_of_resident", "id_number", "phone", "address", "birth_date", "residents"}
 
 
@@ -363,3 +367,97 @@ def test_map_rejects_unknown_town_and_basemap(client):
     r = client.get("/map", params={"basemap": "google"})
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"] == ["query", "basemap"]
+
+
+# --- natural lines: /api/v1/layers/rivers, streams, roads ---------------------------------
+
+
+@pytest.mark.parametrize("layer", sorted(LINE_LAYERS))
+def test_line_layers_hold_every_feature_of_their_file(client, layer):
+    source = gpd.read_file(SAMPLE_DATA / f"{layer}.shp")
+    features = _all_features(client, layer)
+    assert len(features) == len(source)
+    key = source.columns[0]  # river_id, strm_id, road_id
+    assert sorted(f["properties"]["code"] for f in features) == sorted(source[key])
+    for feature in features:
+        assert feature["geometry"]["type"] == "MultiLineString"
+        props = feature["properties"]
+        assert set(props) == {
+            "code", "name", "rank", "class", "town_code", "town", "synthetic", "source",
+        }  # fmt: skip
+        assert 1 <= props["rank"] <= 12
+    if layer == "roads":
+        ranks = {"county": 1, "township": 2, "village": 3}
+        assert {f["properties"]["class"]: f["properties"]["rank"] for f in features} == ranks
+        assert all(f["properties"]["synthetic"] for f in features)
+    if layer == "rivers":
+        assert not any(f["properties"]["synthetic"] for f in features)
+        assert sum(f["properties"]["town_code"] is None for f in features) == 3
+
+
+@pytest.mark.parametrize("layer", sorted(LINE_LAYERS))
+def test_line_town_filter_is_own_lines_or_crossing_the_town(client, loaded_engine, layer):
+    everything = _all_features(client, layer)
+    with loaded_engine.connect() as conn:
+        towns = gpd.read_postgis("SELECT code, geom FROM towns ORDER BY code", conn)
+    for code, outline in zip(towns["code"], towns.geometry, strict=True):
+        got = {f["id"] for f in _all_features(client, layer, town=code)}
+        expected = {
+            f["id"]
+            for f in everything
+            if f["properties"]["town_code"] == code
+            or outline.intersects(shapely.geometry.shape(f["geometry"]))
+        }
+        assert got == expected, code
+    heshi = {f["id"] for f in _all_features(client, "rivers", town="511703129")}
+    # the real river: its Heshi piece and a town-less piece that touches Heshi
+    assert len(heshi) == 2
+    assert not _all_features(client, "rivers", town="511703109")  # no river in Zhaojia
+    assert not _all_features(client, "streams", town="511703109")  # no DEM there
+
+
+def test_line_bbox_filter(client):
+    rivers = _all_features(client, "rivers")
+    # a box around the town-less river pieces west of both towns only
+    box = (107.10, 31.0, 107.30, 31.45)
+    inside = _all_features(client, "rivers", bbox=",".join(map(str, box)))
+    query = shapely.box(*box)
+    expected = {f["id"] for f in rivers if query.intersects(shapely.geometry.shape(f["geometry"]))}
+    assert {f["id"] for f in inside} == expected
+    assert 0 < len(expected) < len(rivers)
+    assert all(f["properties"]["town_code"] is None for f in inside)
+    paged = _collection(client, "roads", limit=5, offset=340)
+    assert paged["numberReturned"] == 4 and paged["numberMatched"] == 344
+
+
+@pytest.mark.parametrize("layer", sorted(LINE_LAYERS))
+@pytest.mark.parametrize(
+    ("params", "status"),
+    [
+        ({"bbox": "31.0,107.3,31.3,107.6"}, 422),  # lat/lon swapped
+        ({"bbox": "107.3,31.0,107.6"}, 422),
+        ({"limit": 0}, 422),
+        ({"offset": -1}, 422),
+        ({"town": "5117031"}, 422),
+        ({"town": "511703999"}, 404),
+    ],
+)
+def test_line_layers_refuse_bad_input(client, layer, params, status):
+    r = client.get(f"/api/v1/layers/{layer}", params=params)
+    assert r.status_code == status, r.text
+
+
+def test_layers_list_describes_the_line_layers(client):
+    listed = {layer["name"]: layer for layer in client.get("/api/v1/layers").json()["data"]}
+    titles = {name: listed[name]["title"] for name in LINE_LAYERS}
+    assert titles == {"rivers": "河流", "streams": "溪流（DEM 提取）", "roads": "道路（合成）"}
+    assert {listed[name]["geometry_type"] for name in LINE_LAYERS} == {"MultiLineString"}
+
+
+def test_map_page_draws_the_line_overlays(client):
+    page = client.get("/map").text
+    for label in ("河流（4）", "溪流（DEM 提取）（124）", "道路（合成）（344）"):
+        assert label in page or json.dumps(label)[1:-1] in page, label
+    zhaojia = client.get("/map", params={"town": "511703109"}).text
+    assert "河流（" not in zhaojia and json.dumps("河流（")[1:-1] not in zhaojia  # no river there
+    assert json.dumps("道路（合成）（130）")[1:-1] in zhaojia or "道路（合成）（130）" in zhaojia

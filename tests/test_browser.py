@@ -19,6 +19,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.postgis, pytest.mark.slow]
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOT = Path("/tmp/gis_grid_map.png")
+LINES_SCREENSHOT = Path("/tmp/gis_grid_map_lines.png")
 
 
 @dataclass
@@ -124,7 +125,10 @@ def test_map_page_renders_every_layer_offline(page, server_url):
     assert info["points"] >= households  # households + pollution + hazards + incidents
     assert info["shapes"] >= len(towns) + sum(t["villages"] + t["grids"] for t in towns)
     overlay_text = " ".join(info["overlays"])
-    for label in ("镇（街道）", "村（社区）", "网格", "住户", "污染排放点", "环境隐患", "事件"):
+    for label in (
+        "镇（街道）", "村（社区）", "网格", "溪流（DEM 提取）", "河流", "道路（合成）",
+        "住户", "污染排放点", "环境隐患", "事件",
+    ):  # fmt: skip
         assert label in overlay_text, (label, info["overlays"])
     assert info["bases"] == ["无底图（离线）", "OpenStreetMap（需联网）"]
     # Both towns are drawn and in view: each town's households are on the map.
@@ -140,6 +144,59 @@ def test_map_page_renders_every_layer_offline(page, server_url):
         assert inside >= town["households"], (town["name"], inside, town["households"])
     assert info["zoom"] >= 9
     assert SCREENSHOT.stat().st_size > 20_000
+
+
+# Lines (polylines that are not polygons) drawn on the map, by colour: [count, max weight].
+_LINES_JS = """
+() => {
+  const key = Object.keys(window).find(k => k.startsWith('map_') && window[k] instanceof L.Map);
+  const byColour = {};
+  window[key].eachLayer(layer => {
+    if (layer instanceof L.Polyline && !(layer instanceof L.Polygon)) {
+      const c = layer.options.color, w = layer.options.weight;
+      byColour[c] = byColour[c] || [0, 0, []];
+      byColour[c][0] += 1; byColour[c][1] = Math.max(byColour[c][1], w);
+      if (!byColour[c][2].includes(w)) byColour[c][2].push(w);
+    }
+  });
+  return byColour;
+}
+"""
+
+
+def test_map_draws_rivers_streams_and_roads(page, server_url):
+    pg, log = page
+    town = "511703129"  # Heshi: the DEM town, with the real river and the derived streams
+    counts = {
+        layer: httpx.get(
+            f"{server_url}/api/v1/layers/{layer}", params={"town": town, "limit": 1}, timeout=60
+        ).json()["numberMatched"]
+        for layer in ("rivers", "streams", "roads")
+    }
+    pg.goto(f"{server_url}/map?town={town}", wait_until="networkidle")
+    pg.wait_for_selector(".leaflet-control-layers-overlays label")
+    # Points off, so that the screenshot shows the lines over the grids.
+    for label in ("住户", "污染排放点", "环境隐患", "事件"):
+        box = pg.locator(".leaflet-control-layers-overlays label", has_text=label)
+        if box.count():
+            box.locator("input").uncheck()
+    pg.wait_for_timeout(500)
+    lines = pg.evaluate(_LINES_JS)
+    pg.screenshot(path=str(LINES_SCREENSHOT))
+
+    river, stream = lines["#08519c"], lines["#6baed6"]
+    assert river[0] == counts["rivers"] >= 1
+    assert stream[0] == counts["streams"] > 20
+    roads = lines.get("#e6550d", [0])[0] + lines.get("#fd8d3c", [0])[0] + lines["#969696"][0]
+    assert roads == counts["roads"]
+    assert lines["#e6550d"][1] > lines["#969696"][1]  # county roads thicker than village roads
+    assert min(river[2]) > stream[1]  # the river is thicker than any stream
+    overlays = pg.locator(".leaflet-control-layers-overlays").inner_text()
+    assert f"河流（{counts['rivers']}）" in overlays
+    assert f"溪流（DEM 提取）（{counts['streams']}）" in overlays
+    assert f"道路（合成）（{counts['roads']}）" in overlays
+    assert log.console_errors == [] and log.failed == [] and log.external == []
+    assert LINES_SCREENSHOT.stat().st_size > 20_000
 
 
 def test_map_tooltip_shows_grid_counts(page, server_url):

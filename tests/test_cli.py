@@ -7,12 +7,13 @@ from pathlib import Path
 
 import geopandas as gpd
 import pytest
-from sample_factory import clean_tables, row_counts, write_sample
+from sample_factory import LINE_COUNTS, clean_tables, row_counts, write_sample
 from sqlalchemy.engine import URL, Engine
 from typer.testing import CliRunner
 
 from gis_grid.cli import app
 from gis_grid.db import migrate
+from gis_grid.sample import read_sample_layer
 
 pytestmark = pytest.mark.postgis
 
@@ -85,6 +86,40 @@ def test_load_info_export(env, engine, sample_dir, tmp_path):
     assert _run(["export", "grids", str(out)], env).exit_code == 0
     grids = gpd.read_file(out)
     assert grids.crs.to_epsg() == 4490 and "grid_code" in grids.columns and len(grids) == 8
+
+
+def test_export_natural_lines(env, engine, sample_dir, tmp_path):
+    assert _run(["load", str(sample_dir)], env).exit_code == 0
+    info = _run(["info"], env)
+    assert "natural_lines" in info.output and str(sum(LINE_COUNTS.values())) in info.output
+
+    for layer, count in LINE_COUNTS.items():
+        out = tmp_path / f"{layer}.gpkg"
+        result = _run(["export", layer, str(out)], env)
+        assert result.exit_code == 0, result.output
+        assert f"wrote {count} {layer}" in result.output
+        frame = gpd.read_file(out, layer=layer)
+        assert len(frame) == count and frame.crs.to_epsg() == 4490
+        assert set(frame.geom_type) == {"MultiLineString"}
+    out = tmp_path / "natural_lines.gpkg"
+    assert _run(["export", "natural_lines", str(out)], env).exit_code == 0
+    lines = gpd.read_file(out)
+    assert lines["kind"].value_counts().to_dict() == {"road": 3, "river": 2, "stream": 2}
+    assert set(lines.loc[lines["kind"] == "road", "class"]) == {"county", "township", "village"}
+
+    # --town: the lines of the town, and those crossing it (not the town-less piece beside it)
+    out = tmp_path / "rivers_town.geojson"
+    assert _run(["export", "rivers", str(out), "--town", "511703109"], env).exit_code == 0
+    assert len(gpd.read_file(out)) == 1
+
+    # a shapefile export uses the sample's field names: it loads back as the same layer
+    out = tmp_path / "streams.shp"
+    assert _run(["export", "streams", str(out)], env).exit_code == 0
+    again = read_sample_layer(tmp_path, "streams")
+    assert again is not None
+    original = read_sample_layer(sample_dir, "streams")
+    assert again["code"].tolist() == original["code"].tolist()
+    assert again["rank"].tolist() == original["rank"].tolist()
 
 
 def test_load_twice_and_replace(env, sample_dir):

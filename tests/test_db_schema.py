@@ -222,9 +222,9 @@ def test_every_geometry_column_has_gist_index_and_srid(conn):
             "WHERE f_table_schema = 'public'"
         )
     ).all()
-    assert len(columns) == 9
+    assert len(columns) == 10
     assert {c.srid for c in columns} == {4490}
-    assert {c.type for c in columns} == {"MULTIPOLYGON", "POINT"}
+    assert {c.type for c in columns} == {"MULTIPOLYGON", "POINT", "MULTILINESTRING"}
     gist = conn.execute(
         sa.text(
             "SELECT t.relname, a.attname FROM pg_index x "
@@ -243,3 +243,86 @@ def test_partial_unique_index_alone_refuses_second_current_grid(conn):
     conn.execute(sa.text(INSERT_GRID), _grid())
     second = _grid(version=2, valid_from="2025-01-01T00:00:00+08:00")
     _refused(conn, INSERT_GRID, second, "uq_grids_current_code")
+
+
+# --- natural lines (revision 0002) -------------------------------------------------------
+
+INSERT_LINE = (
+    "INSERT INTO natural_lines (kind, code, rank, town_code, geom) "
+    "VALUES (:kind, :code, :rank, :town, ST_GeomFromText(:wkt, :srid))"
+)
+RIVER = "MULTILINESTRING((107.40 30.96, 107.405 30.965, 107.41 30.97))"
+
+
+def _line(**overrides: object) -> dict[str, object]:
+    params: dict[str, object] = {
+        "kind": "river",
+        "code": "R001",
+        "rank": 3,
+        "town": TOWN,
+        "wkt": RIVER,
+        "srid": 4490,
+    }
+    params.update(overrides)
+    return params
+
+
+def test_valid_lines_accepted_with_or_without_town(conn):
+    conn.execute(sa.text(INSERT_LINE), _line())
+    conn.execute(sa.text(INSERT_LINE), _line(kind="stream", town=None, rank=None))
+    conn.execute(sa.text(INSERT_LINE), _line(kind="ridge", code=None))
+    conn.execute(sa.text(INSERT_LINE), _line(kind="road", code=None))
+    rows = conn.execute(
+        sa.text("SELECT kind::text, synthetic FROM natural_lines ORDER BY id")
+    ).all()
+    assert rows == [("river", False), ("stream", False), ("ridge", False), ("road", False)]
+
+
+def test_line_kind_outside_the_enum_refused(conn):
+    _refused(
+        conn, INSERT_LINE, _line(kind="canal"), "invalid input value for enum natural_line_kind"
+    )
+
+
+def test_invalid_line_refused(conn):
+    # one repeated point: "Too few points" for GEOS
+    degenerate = "MULTILINESTRING((107.40 30.96, 107.40 30.96))"
+    _refused(conn, INSERT_LINE, _line(wkt=degenerate), "ck_natural_lines_geom_valid")
+
+
+def test_empty_line_refused(conn):
+    _refused(conn, INSERT_LINE, _line(wkt="MULTILINESTRING EMPTY"), "ck_natural_lines_geom_valid")
+
+
+def test_line_with_wrong_srid_refused(conn):
+    _refused(
+        conn, INSERT_LINE, _line(srid=4326), r"SRID \(4326\) does not match column SRID \(4490\)"
+    )
+
+
+def test_line_with_wrong_geometry_type_refused(conn):
+    _refused(conn, INSERT_LINE, _line(wkt=SQUARE), "does not match column type")
+
+
+@pytest.mark.parametrize(
+    "wkt",
+    [
+        "MULTILINESTRING((2.30 48.85, 2.31 48.86))",  # Paris
+        "MULTILINESTRING((30.96 107.40, 30.97 107.41))",  # lat/lon swapped
+        "MULTILINESTRING((107.40 30.96, 140.0 35.0))",  # runs out of China
+    ],
+)
+def test_line_outside_china_refused(conn, wkt):
+    _refused(conn, INSERT_LINE, _line(wkt=wkt), "ck_natural_lines_geom_in_china")
+
+
+def test_line_rank_and_town_checked(conn):
+    _refused(conn, INSERT_LINE, _line(rank=0), "ck_natural_lines_rank_range")
+    _refused(conn, INSERT_LINE, _line(rank=13), "ck_natural_lines_rank_range")
+    _refused(conn, INSERT_LINE, _line(town="511703199"), "fk_natural_lines_town_code_towns")
+
+
+def test_line_code_unique_per_kind(conn):
+    conn.execute(sa.text(INSERT_LINE), _line())
+    conn.execute(sa.text(INSERT_LINE), _line(kind="road"))  # same code, other kind
+    _refused(conn, INSERT_LINE, _line(town=None), "uq_natural_lines_kind_code")

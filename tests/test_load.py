@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import shapely
 import sqlalchemy as sa
-from sample_factory import clean_tables, row_counts, town_code_for, write_sample
+from sample_factory import LINE_COUNTS, clean_tables, row_counts, town_code_for, write_sample
 from sqlalchemy.engine import URL, Engine
 
 from gis_grid.db import migrate
@@ -80,6 +80,43 @@ def test_load_counts_and_spatial_assignment(db, good_dir):
         reported = conn.scalar(sa.text("SELECT min(reported_at) FROM incidents"))
         assert reported.utcoffset() is not None
         assert reported.astimezone().isoformat().startswith("2026-03-01")
+    _check_lines(db, good_dir)
+    assert report.rows["natural_lines"] == sum(LINE_COUNTS.values())
+
+
+def _line_counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT kind::text, count(*) FROM natural_lines GROUP BY 1"))
+        return dict(rows.all())
+
+
+def _check_lines(engine: Engine, directory: Path) -> None:
+    """natural_lines holds exactly the features of the line files, with their attributes."""
+    files = {
+        name: gpd.read_file(directory / f"{name}.shp") for name in ("rivers", "streams", "roads")
+    }
+    kinds = {"rivers": "river", "streams": "stream", "roads": "road"}
+    assert _line_counts(engine) == {kinds[n]: len(f) for n, f in files.items()}
+    with engine.connect() as conn:
+        stored = gpd.read_postgis(
+            "SELECT kind::text AS kind, code, rank, town_code, synthetic, geom FROM natural_lines",
+            conn,
+        )
+    assert set(stored.geom_type) == {"MultiLineString"}
+    assert stored.crs.to_epsg() == 4490
+    rivers = stored[stored["kind"] == "river"].set_index("code")
+    expected = files["rivers"].set_index("river_id")
+    assert rivers["rank"].to_dict() == expected["level"].to_dict()
+    assert rivers["town_code"].isna().sum() == expected["town_code"].isna().sum()
+    roads = stored[stored["kind"] == "road"].set_index("code")
+    road_files = files["roads"].set_index("road_id")
+    ranks = {"county": 1, "township": 2, "village": 3}
+    assert roads["rank"].to_dict() == road_files["kind"].map(ranks).to_dict()
+    # the geometry is the file's, promoted to multi-part
+    for name, frame in files.items():
+        mine = stored[stored["kind"] == kinds[name]].set_index("code").geometry
+        for code, geom in zip(frame.iloc[:, 0], frame.geometry, strict=True):
+            assert mine[code].equals(shapely.MultiLineString([geom]))
 
 
 def test_second_load_without_replace_is_refused_and_changes_nothing(db, good_dir):
@@ -115,6 +152,54 @@ def test_replace_in_one_transaction(db, good_dir, tmp_path):
             {"t": other_town},
         )
     assert kept == 40
+
+
+def test_replacing_twice_never_duplicates_lines(db, good_dir):
+    load_sample(good_dir, db)
+    first = row_counts(db)
+    assert first["natural_lines"] == sum(LINE_COUNTS.values())
+    for _ in range(2):
+        load_sample(good_dir, db, replace=True)
+        assert row_counts(db) == first
+    _check_lines(db, good_dir)
+
+
+def test_replacing_one_town_keeps_the_other_towns_lines(db, good_dir, tmp_path):
+    other = write_sample(tmp_path / "other", town_index=12, seed=5)
+    load_sample(good_dir, db)
+    load_sample(other, db)
+    with db.connect() as conn:
+        before = conn.execute(
+            sa.text("SELECT id, code FROM natural_lines WHERE code LIKE :p ORDER BY id"),
+            {"p": f"%{town_code_for(12)}%"},
+        ).all()
+    assert len(before) == sum(LINE_COUNTS.values())  # its town-less river piece too
+    load_sample(good_dir, db, replace=True)
+    with db.connect() as conn:
+        after = conn.execute(
+            sa.text("SELECT id, code FROM natural_lines WHERE code LIKE :p ORDER BY id"),
+            {"p": f"%{town_code_for(12)}%"},
+        ).all()
+        replaced = conn.scalar(
+            sa.text("SELECT count(*) FROM natural_lines WHERE code LIKE :p"),
+            {"p": f"%{town_code_for(9)}%"},
+        )
+    assert after == before  # same rows, same ids: untouched
+    assert replaced == sum(LINE_COUNTS.values())
+
+
+def test_town_less_line_already_stored_elsewhere_is_refused(db, good_dir, tmp_path):
+    # a town-less river piece already loaded outside this load's extent keeps its code:
+    # the database refuses a second copy rather than duplicating it or taking it over
+    load_sample(good_dir, db)
+    moved = write_sample(tmp_path / "moved", town_index=12, seed=5)
+    rivers = gpd.read_file(moved / "rivers.shp")
+    rivers.loc[1, "river_id"] = f"R{town_code_for(9)}2"
+    rivers.to_file(moved / "rivers.shp")
+    before = row_counts(db)
+    with pytest.raises(DuplicateCodeError, match=r"rivers\.shp.*uq_natural_lines_kind_code"):
+        load_sample(moved, db, replace=True)
+    assert row_counts(db) == before
 
 
 def _no_prj(d: Path) -> None:
@@ -201,6 +286,44 @@ def _missing_field(d: Path) -> None:
     gdf.to_file(d / "villages.shp", encoding="GBK")
 
 
+def _unknown_road_class(d: Path) -> None:
+    gdf = gpd.read_file(d / "roads.shp")
+    gdf.loc[2, "kind"] = "highway"
+    gdf.to_file(d / "roads.shp")
+
+
+def _river_level_out_of_range(d: Path) -> None:
+    gdf = gpd.read_file(d / "rivers.shp")
+    gdf.loc[1, "level"] = 13
+    gdf.to_file(d / "rivers.shp")
+
+
+def _line_of_unknown_town(d: Path) -> None:
+    gdf = gpd.read_file(d / "streams.shp")
+    gdf.loc[1, "town_code"] = "511703199"
+    gdf.to_file(d / "streams.shp")
+
+
+def _line_far_from_its_town(d: Path) -> None:
+    gdf = gpd.read_file(d / "roads.shp")
+    gdf.loc[1, "geometry"] = shapely.LineString([(107.1, 31.3), (107.12, 31.31)])
+    gdf.to_file(d / "roads.shp")
+
+
+def _line_outside_china(d: Path) -> None:
+    gdf = gpd.read_file(d / "rivers.shp")
+    gdf.loc[0, "geometry"] = shapely.LineString([(2.30, 48.85), (2.31, 48.86)])
+    gdf.to_file(d / "rivers.shp")
+
+
+def _line_is_a_point(d: Path) -> None:
+    gdf = gpd.read_file(d / "streams.shp")
+    gdf = gpd.GeoDataFrame(
+        gdf.drop(columns="geometry"), geometry=gdf.representative_point(), crs=gdf.crs
+    )
+    gdf.to_file(d / "streams.shp")
+
+
 def _missing_layer(d: Path) -> None:
     for part in d.glob("grids.*"):
         part.unlink()
@@ -258,6 +381,32 @@ BROKEN: dict[str, tuple[Callable[[Path], None], type[GridError], list[str]]] = {
         ["households.shp", "feature 6", "outside the towns"],
     ),
     "missing field": (_missing_field, DataFileError, ["villages.shp", "kind"]),
+    "unknown road class": (
+        _unknown_road_class,
+        DataFileError,
+        ["roads.shp", "feature 3 (road_id=", "kind='highway'", "county, township, village"],
+    ),
+    "river level out of range": (
+        _river_level_out_of_range,
+        DataFileError,
+        ["rivers.shp", "feature 2 (river_id=", "level", "1 (most important) to 12"],
+    ),
+    "line of an unknown town": (
+        _line_of_unknown_town,
+        DataFileError,
+        ["streams.shp", "feature 2 (strm_id=", "town_code", "towns.shp"],
+    ),
+    "line far from its town": (
+        _line_far_from_its_town,
+        DataFileError,
+        ["roads.shp", "feature 2 (road_id=", "geometry", "does not reach its town"],
+    ),
+    "line outside China": (_line_outside_china, CoordinateError, ["rivers.shp", "outside China"]),
+    "point in a line layer": (
+        _line_is_a_point,
+        GeometryError,
+        ["streams.shp", "Point", "LineString"],
+    ),
     "missing layer": (_missing_layer, DataFileError, ["grids.shp", "required"]),
 }
 
@@ -345,3 +494,16 @@ def test_shipped_sample_data_loads(db):
         ).all()
         assert {n for _, n in per_grid} == {1}
         assert conn.scalar(sa.text("SELECT bool_and(synthetic) FROM households"))
+        # rivers and streams are real (GSHHG, SRTM-derived), roads synthetic
+        provenance = dict(
+            conn.execute(
+                sa.text("SELECT kind::text, bool_and(synthetic) FROM natural_lines GROUP BY 1")
+            ).all()
+        )
+        assert provenance == {"river": False, "stream": False, "road": True}
+    # every feature of the three line files, once; and again after replacing twice
+    _check_lines(db, SAMPLE_DATA)
+    assert report.rows["natural_lines"] == counts["natural_lines"] == 4 + 124 + 344
+    for _ in range(2):
+        load_sample(SAMPLE_DATA, db, replace=True)
+        assert row_counts(db) == counts

@@ -163,3 +163,58 @@ def test_every_layer_has_a_style():
     for spec in LAYERS.values():
         assert spec.kind in {"polygon", "line", "point"}
         assert spec.fields
+
+
+def _lines() -> dict[str, gpd.GeoDataFrame]:
+    rivers = gpd.GeoDataFrame(
+        {"code": ["R001", "R002"], "rank": [2, 4], "town": ["河市镇", None]},
+        geometry=[
+            LineString([(107.41, 31.11), (107.49, 31.19)]),
+            LineString([(107.2, 31.3), (107.41, 31.11)]),  # runs on far beyond the towns
+        ],
+        crs=CRS,
+    )
+    streams = gpd.GeoDataFrame(
+        {"code": ["S1"], "class": ["creek"], "rank": [2]},
+        geometry=[LineString([(107.42, 31.12), (107.43, 31.14)])],
+        crs=CRS,
+    )
+    roads = gpd.GeoDataFrame(
+        {"code": ["L1", "L2"], "class": ["county", "village"], "rank": [1.0, 3.0]},  # float
+        geometry=[
+            LineString([(107.40, 31.15), (107.60, 31.15)]),
+            LineString([(107.45, 31.12), (107.45, 31.18)]),
+        ],
+        crs=CRS,
+    )
+    return {"rivers": rivers, "streams": streams, "roads": roads}
+
+
+def test_natural_lines_are_drawn_as_chinese_overlays_styled_by_rank(layers):
+    lines = _lines()
+    html = _render(build_overview_map({**layers, **lines}))
+    for label in ("河流（2）", "溪流（DEM 提取）（1）", "道路（合成）（2）", "县道", "村道", "溪"):
+        assert _has(html, label), label
+    assert not _has(html, "county")  # class names are shown in Chinese
+    # rivers thicker by rank: level 2 (weight 6) and level 4 (weight 4), in river blue
+    river = LAYERS["rivers"].style["color"]
+    river_weights = {(s["color"], s["weight"]) for s in _mapped_styles(html) if s["color"] == river}
+    assert river_weights == {(river, 6), (river, 4)}
+    # county roads orange and thick, village roads grey and thin (ranks given as floats)
+    roads = {(s["color"], s["weight"]) for s in _mapped_styles(html) if s["color"] != river}
+    assert ("#e6550d", 3.5) in roads and ("#969696", 1.2) in roads
+    assert LAYERS["streams"].style["color"] == "#6baed6"
+
+
+def _mapped_styles(html: str) -> list[dict]:
+    """Every path style folium's per-feature ``*_styler`` functions return."""
+    return [json.loads(m) for m in re.findall(r'return (\{"color"[^{}]*\});', html)]
+
+
+def test_lines_do_not_widen_the_view_beyond_the_towns(layers):
+    html = _render(build_overview_map({**layers, **_lines()}))
+    # the towns span 107.4-107.6 E, 31.1-31.2 N; the river running to 107.2/31.3 is drawn ...
+    assert re.search(r"fitBounds\(\s*\[\[31\.1, 107\.4\], \[31\.2, 107\.6\]\]", html)
+    # ... but only lines: then they frame the map
+    only_lines = _render(build_overview_map(_lines()))
+    assert re.search(r"fitBounds\(\s*\[\[31\.11, 107\.2\], \[31\.3, 107\.6\]\]", only_lines)

@@ -28,8 +28,18 @@ TABLES = {
     "hazards",
     "task_types",
     "incidents",
+    "natural_lines",
 }
-ENUMS = {"village_kind", "gender", "member_status", "approval_state", "incident_status"}
+ENUMS = {
+    "village_kind",
+    "gender",
+    "member_status",
+    "approval_state",
+    "incident_status",
+    "natural_line_kind",
+}
+#: What revision 0002 adds on top of 0001.
+LINES_TABLES, LINES_ENUMS = {"natural_lines"}, {"natural_line_kind"}
 
 
 @pytest.fixture
@@ -93,6 +103,37 @@ def test_upgrade_downgrade_upgrade(fresh_url):
     with engine.connect() as conn:
         assert conn.scalar(sa.text("SELECT postgis_version()"))
     engine.dispose()
+
+
+def test_natural_lines_revision_goes_down_and_up_alone(fresh_url):
+    # 0002 on its own: down to 0001 removes only the lines table and its enum, keeps the
+    # rows of 0001's tables, and up again restores it
+    migrate.upgrade(fresh_url, "0001")
+    assert _state(fresh_url) == (TABLES - LINES_TABLES, ENUMS - LINES_ENUMS, True)
+    engine = sa.create_engine(fresh_url, poolclass=sa.NullPool)
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO districts (code, name) VALUES ('511703', '达川区')"))
+    engine.dispose()
+
+    migrate.upgrade(fresh_url)
+    assert migrate.current_revision(fresh_url) == migrate.head() == "0002"
+    assert _state(fresh_url) == (TABLES, ENUMS, True)
+
+    migrate.downgrade(fresh_url, "-1")
+    assert migrate.current_revision(fresh_url) == "0001"
+    assert _state(fresh_url) == (TABLES - LINES_TABLES, ENUMS - LINES_ENUMS, True)
+    engine = sa.create_engine(fresh_url, poolclass=sa.NullPool)
+    with engine.connect() as conn:
+        assert conn.scalar(sa.text("SELECT count(*) FROM districts")) == 1
+        lines_columns = conn.scalar(
+            sa.text("SELECT count(*) FROM geometry_columns WHERE f_table_name = 'natural_lines'")
+        )
+        assert lines_columns == 0
+    engine.dispose()
+
+    migrate.upgrade(fresh_url)
+    assert _state(fresh_url) == (TABLES, ENUMS, True)
+    assert _diff(fresh_url) == []
 
 
 def test_models_match_migrated_schema(fresh_url):

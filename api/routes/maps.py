@@ -58,7 +58,11 @@ class MapCache:
 def render_overview(
     conn: Connection, *, town: str | None, basemap: Literal["none", "osm"], static_url: str
 ) -> str:
-    """Read every stored layer (of one town, or all) and render the overview page."""
+    """Read every stored layer (of one town, or all) and render the overview page.
+
+    Every layer of :func:`api.layers.available_layers` is read, the natural lines (rivers,
+    streams, roads) included; the map frames the towns and draws the lines over them.
+    """
     frames = {
         spec.name: layers.layer_frame(conn, spec, town=town)
         for spec in layers.available_layers(conn)
@@ -91,9 +95,11 @@ def overview_map(
 ) -> HTMLResponse:
     """Show the overview map (folium/Leaflet) of all towns, or of ``?town=CODE``.
 
-    Shows towns, villages, current grids (households and people in the tooltip), households,
-    pollution points, hazards and incidents; no personal data. All scripts and styles are
-    served by the platform, so the page works without internet.
+    Shows towns, villages, current grids (households and people in the tooltip), the natural
+    lines (rivers thicker by level, DEM-derived streams, synthetic roads by class; with a
+    town, those of the town and those crossing it), households, pollution points, hazards
+    and incidents; no personal data. All scripts and styles are served by the platform, so
+    the page works without internet.
     """
     cache: MapCache = request.app.state.map_cache
     static_url = str(request.app.url_path_for("static", path="/")).rstrip("/")

@@ -42,6 +42,8 @@ __all__ = [
     "IncidentStatus",
     "Member",
     "MemberStatus",
+    "NaturalLine",
+    "NaturalLineKind",
     "PollutionPoint",
     "Resident",
     "TaskType",
@@ -107,6 +109,15 @@ class IncidentStatus(StrEnum):
     FEEDBACK = "feedback"
     CLOSED = "closed"
     EVALUATED = "evaluated"
+
+
+class NaturalLineKind(StrEnum):
+    """Kind of natural line: the barriers grid boundaries follow (rivers, ridges, roads)."""
+
+    RIVER = "river"
+    STREAM = "stream"
+    RIDGE = "ridge"
+    ROAD = "road"
 
 
 def _enum(enum: type[StrEnum], name: str) -> sa.Enum:
@@ -410,3 +421,32 @@ class Incident(_Provenance, Base):
     village_code: Mapped[str | None] = mapped_column(sa.ForeignKey("villages.code"), index=True)
     grid_code: Mapped[str | None] = mapped_column(sa.CHAR(15), index=True)
     geom: Mapped[WKBElement] = mapped_column(_geometry("POINT"))
+
+
+class NaturalLine(_Provenance, Base):
+    """A river, stream, ridgeline or road: a line grid boundaries follow and adjacency weighs.
+
+    ``rank`` orders the lines of one kind, 1 being the most important (a GSHHG river level,
+    a stream or road class: :data:`gis_grid.lines.LINE_CLASSES`). ``town_code`` is the town
+    the line was digitised for, NULL for lines outside every loaded town; lines may cross
+    towns, so "a town's lines" also takes those intersecting its polygon.
+    """
+
+    __tablename__ = "natural_lines"
+    __table_args__ = (
+        sa.CheckConstraint("rank BETWEEN 1 AND 12", name="rank_range"),
+        # The source's identifier, unique per kind: reloading a file never duplicates a line.
+        sa.UniqueConstraint("kind", "code"),
+        *_geometry_args("natural_lines"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, sa.Identity(), primary_key=True)
+    kind: Mapped[NaturalLineKind] = mapped_column(
+        _enum(NaturalLineKind, "natural_line_kind"), index=True
+    )
+    #: External identifier (the sample's ``river_id``, ``strm_id``, ``road_id``).
+    code: Mapped[str | None] = mapped_column(sa.Text)
+    name: Mapped[str | None] = mapped_column(sa.Text)
+    rank: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    town_code: Mapped[str | None] = mapped_column(sa.ForeignKey("towns.code"), index=True)
+    geom: Mapped[WKBElement] = mapped_column(_geometry("MULTILINESTRING"))

@@ -37,6 +37,7 @@ __all__ = [
     "DatabaseRefusedError",
     "assign_locations",
     "copy_frame",
+    "delete_lines",
     "delete_towns",
     "upsert_frame",
     "write_sample",
@@ -47,9 +48,13 @@ LOCATED_TABLES = ("households", "pollution_points", "hazards", "incidents")
 
 #: Layers written, in foreign-key order (task types before the incidents that use them).
 _WRITE_ORDER = (
-    "towns", "villages", "grids", "task_types", "members", "households", "residents",
-    "pollution", "hazards", "incidents",
+    "towns", "villages", "grids", "rivers", "streams", "roads", "task_types", "members",
+    "households", "residents", "pollution", "hazards", "incidents",
 )  # fmt: skip
+
+#: Degrees added around the files' extent when picking the town-less lines a load replaces:
+#: ~10 cm, so that float rounding cannot leave out a line that defines the extent itself.
+_EXTENT_PAD = 1e-6
 
 #: Progress steps of :func:`write_sample`, for a caller's progress bar.
 WRITE_STEPS = (
@@ -91,7 +96,8 @@ class DatabaseRefusedError(GridError):
         primary = getattr(diag, "message_primary", None) or str(orig).splitlines()[0]
         detail = getattr(diag, "message_detail", None)
         files = [layer.file for layer in layers.values() if layer.table == table]
-        where = files[0] if files else (f"table {table}" if table else "the database")
+        # natural_lines is fed by several files; the detail's key names the kind.
+        where = " or ".join(files) if files else (f"table {table}" if table else "the database")
         msg = f"{where}: the database refused the data: {primary}"
         if constraint:
             msg += f" (constraint {constraint})"
@@ -104,14 +110,19 @@ class DatabaseRefusedError(GridError):
 
 
 def _ewkb(geometry: gpd.GeoSeries, *, multi: bool) -> np.ndarray:
-    """Hex EWKB with SRID 4490, polygons promoted to multipolygons when ``multi``."""
+    """Hex EWKB with SRID 4490; polygons and lines promoted to multi-part when ``multi``."""
     geoms = np.asarray(geometry, dtype=object)
     if multi:
-        single = shapely.get_type_id(geoms) == shapely.GeometryType.POLYGON
-        if single.any():
-            geoms = geoms.copy()
-            count = int(single.sum())
-            geoms[single] = shapely.multipolygons(geoms[single], indices=np.arange(count))
+        types = shapely.get_type_id(geoms)
+        for single_type, make_multi in (
+            (shapely.GeometryType.POLYGON, shapely.multipolygons),
+            (shapely.GeometryType.LINESTRING, shapely.multilinestrings),
+        ):
+            single = types == single_type
+            if single.any():
+                geoms = geoms.copy()
+                count = int(single.sum())
+                geoms[single] = make_multi(geoms[single], indices=np.arange(count))
     geoms = shapely.set_srid(geoms, SRID)
     return np.asarray(shapely.to_wkb(geoms, hex=True, include_srid=True), dtype=object)
 
@@ -140,7 +151,7 @@ def copy_frame(
     geom_column
         Table column receiving the geometry, or ``None``.
     multi
-        Promote polygons to multipolygons (for MULTIPOLYGON columns).
+        Promote polygons and lines to multi-part (for MULTIPOLYGON / MULTILINESTRING columns).
 
     Returns
     -------
@@ -218,6 +229,7 @@ def delete_towns(conn: Connection, towns: Sequence[str]) -> None:
     params = {"towns": list(towns)}
     in_towns = "left(village_code, 9) = ANY(:towns)"
     for sql in (
+        "DELETE FROM natural_lines WHERE town_code = ANY(:towns)",
         *(f"DELETE FROM {t} WHERE {in_towns}" for t in LOCATED_TABLES),  # residents cascade
         "DELETE FROM members WHERE left(grid_code, 9) = ANY(:towns)",
         f"DELETE FROM grids WHERE {in_towns}",
@@ -225,6 +237,62 @@ def delete_towns(conn: Connection, towns: Sequence[str]) -> None:
         "DELETE FROM towns WHERE code = ANY(:towns)",
     ):
         conn.execute(sa.text(sql), params)
+
+
+def delete_lines(
+    conn: Connection, towns: Sequence[str], extent: tuple[float, float, float, float]
+) -> int:
+    """Delete the natural lines a replacing load supersedes.
+
+    Those are the lines of ``towns``, and the lines without a town (river pieces outside
+    every town) lying wholly inside ``extent``. Give the extent of everything the load
+    writes, its own lines included: a reload of the same files then always deletes the
+    lines it is about to write again, and a town-less line of a neighbouring load that only
+    enters the extent stays.
+
+    Parameters
+    ----------
+    conn
+        Connection inside the caller's transaction.
+    towns
+        9-digit town codes.
+    extent
+        ``(minx, miny, maxx, maxy)`` in degrees (EPSG:4490).
+
+    Returns
+    -------
+    int
+        Lines deleted.
+    """
+    minx, miny, maxx, maxy = extent
+    pad = _EXTENT_PAD
+    result = conn.execute(
+        sa.text(
+            "DELETE FROM natural_lines WHERE town_code = ANY(:towns) OR (town_code IS NULL "
+            "AND ST_CoveredBy(geom, ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4490)))"
+        ),
+        {
+            "towns": list(towns),
+            "minx": minx - pad,
+            "miny": miny - pad,
+            "maxx": maxx + pad,
+            "maxy": maxy + pad,
+        },
+    )
+    return int(result.rowcount)
+
+
+def _extent(
+    frames: Mapping[str, gpd.GeoDataFrame], names: Sequence[str]
+) -> tuple[float, float, float, float]:
+    """``(minx, miny, maxx, maxy)`` of the named layers present in ``frames``."""
+    boxes = np.vstack([frames[n].total_bounds for n in names if n in frames and len(frames[n])])
+    return (
+        float(boxes[:, 0].min()),
+        float(boxes[:, 1].min()),
+        float(boxes[:, 2].max()),
+        float(boxes[:, 3].max()),
+    )
 
 
 _ASSIGN_VILLAGE = """
@@ -319,8 +387,9 @@ def write_sample(
     report
         Filled with rows written, points moved and unassigned.
     replace
-        Delete the files' towns (and all their contents) first; otherwise towns already in
-        the database are an error.
+        Delete the files' towns (and all their contents) first, and the natural lines they
+        supersede (:func:`delete_lines`); otherwise towns already in the database are an
+        error.
     step
         Called with the name of each step of :data:`WRITE_STEPS`.
 
@@ -349,6 +418,10 @@ def write_sample(
             "(replace=True) to replace their data. Nothing was loaded."
         )
         raise DuplicateCodeError(msg)
+    if replace:
+        from gis_grid.load import LINE_LAYERS
+
+        delete_lines(conn, town_codes, _extent(frames, ("towns", *LINE_LAYERS)))
     if present:
         delete_towns(conn, town_codes)
 
@@ -391,10 +464,10 @@ def write_sample(
             )
             continue
         geom = layer.geom_column if layer.geometry is not None else None
-        multi = layer.geometry is not None and "MultiPolygon" in layer.geometry
-        report.rows[layer.table] = copy_frame(
-            conn, layer.table, frame, columns, geom_column=geom, multi=multi
-        )
+        multi = layer.geometry is not None and any(t.startswith("Multi") for t in layer.geometry)
+        copied = copy_frame(conn, layer.table, frame, columns, geom_column=geom, multi=multi)
+        # Rows per table: the natural-lines layers add up in one table.
+        report.rows[layer.table] = report.rows.get(layer.table, 0) + copied
 
     for table in LOCATED_TABLES:
         progress(f"assigning {table} to villages and grids")
