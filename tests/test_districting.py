@@ -1,0 +1,245 @@
+"""Drawing grids: sample towns, barriers, infeasible bands, locked grids, rebalance, quality."""
+
+from __future__ import annotations
+
+import math
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+
+from gis_grid.codes import grid_codes
+from gis_grid.districting import (
+    DistrictingError,
+    InfeasibleError,
+    draw_grids,
+    natural_lines,
+    plan_quality,
+    propose_counts,
+    rebalance,
+)
+from gis_grid.errors import CRSError
+from gis_grid.io import read_layer
+from tests.conftest import SAMPLE_DATA
+
+X0, Y0 = 500_000.0, 3_440_000.0  # EPSG:4545, near Dachuan
+
+
+def _village(
+    code: str = "511703109201", width: float = 2000.0, height: float = 2000.0, dx: float = 0.0
+) -> gpd.GeoDataFrame:
+    box = shapely.box(X0 + dx, Y0, X0 + dx + width, Y0 + height)
+    return gpd.GeoDataFrame({"vill_code": [code]}, geometry=[box], crs=4545)
+
+
+def _households(
+    width: float = 2000.0, height: float = 2000.0, step: float = 50.0, dx: float = 0.0
+) -> gpd.GeoDataFrame:
+    xs, ys = np.meshgrid(np.arange(step / 2, width, step), np.arange(step / 2, height, step))
+    pts = shapely.points(X0 + dx + xs.ravel(), Y0 + ys.ravel())
+    return gpd.GeoDataFrame({"people": np.full(pts.size, 3)}, geometry=pts, crs=4545)
+
+
+def _river(x: float) -> gpd.GeoDataFrame:
+    line = shapely.LineString([(X0 + x, Y0 - 10), (X0 + x + 30, Y0 + 1000), (X0 + x, Y0 + 2010)])
+    return gpd.GeoDataFrame({"kind": ["river"], "barrier": [True]}, geometry=[line], crs=4545)
+
+
+@pytest.fixture(scope="module")
+def sample() -> dict[str, gpd.GeoDataFrame]:
+    layers = {
+        n: read_layer(SAMPLE_DATA / f"{n}.shp")
+        for n in ("villages", "households", "rivers", "streams", "roads", "grids")
+    }
+    layers["lines"] = natural_lines(
+        rivers=layers["rivers"], streams=layers["streams"], roads=layers["roads"]
+    )
+    return layers
+
+
+@pytest.mark.parametrize(("town", "n"), [("511703109", 26), ("511703129", 39)])
+def test_sample_towns_drawn_valid(sample: dict[str, gpd.GeoDataFrame], town: str, n: int) -> None:
+    villages = sample["villages"][sample["villages"]["town_code"] == town]
+    households = sample["households"][sample["households"]["town_code"] == town]
+    plan = draw_grids(villages, households, lines=sample["lines"], n_grids=n, by="households")
+    grids = plan.grids
+    assert plan.ok, plan.issues
+    assert len(grids) == n
+    assert grids.crs.to_epsg() == 4490
+    assert (grids.geom_type == "Polygon").all()
+    assert plan.max_dev_pct <= 10.0
+    assert grids["households"].sum() == len(households)
+    projected = grids.to_crs(4545)
+    for code, rows in projected.groupby("vill_code"):
+        village = villages.loc[villages["vill_code"] == code].to_crs(4545).geometry.iloc[0]
+        assert shapely.coverage_is_valid(rows.geometry.to_numpy())
+        covered = shapely.union_all(rows.geometry.to_numpy())
+        assert shapely.area(shapely.symmetric_difference(covered, village)) < 0.01 * village.length
+        expected = grid_codes(str(code), grids.loc[rows.index].geometry.to_numpy())
+        assert sorted(expected) == sorted(rows["grid_code"])
+        assert (rows["grid_code"].to_numpy() == expected).all()
+    report = plan_quality(
+        plan, villages=villages, households=households, lines=sample["lines"], by="households"
+    )
+    assert report.summary["valid"] and report.summary["codes_ok"]
+    assert report.summary["natural_share"] > 0.3  # boundaries follow lines
+    assert report.summary["pp_mean"] > 0.3
+
+
+def test_river_not_straddled_when_a_balanced_alternative_exists() -> None:
+    villages, households, river = _village(), _households(), _river(1000)
+    plan = draw_grids(villages, households, lines=river, n_grids=2)
+    report = plan_quality(plan, villages=villages, households=households, lines=river)
+    assert report.summary["crossings"] == 0
+    assert plan.max_dev_pct <= 10
+    # Without the river the same plan would not be forced onto it: the test can fail.
+    line = river.geometry.iloc[0]
+    for geom in plan.grids.to_crs(4545).geometry:
+        assert not shapely.crosses(line, geom.buffer(-1))
+
+
+def test_river_straddled_only_when_unavoidable() -> None:
+    # The river leaves 20 % of the people on the west bank: one grid at ±10 % cannot hold
+    # them alone, so one grid must cross; the report counts it.
+    villages, households, river = _village(), _households(), _river(400)
+    plan = draw_grids(villages, households, lines=river, n_grids=2)
+    report = plan_quality(plan, villages=villages, households=households, lines=river)
+    assert report.summary["crossings"] >= 1
+    assert plan.max_dev_pct <= 10
+
+
+def test_infeasible_band_is_a_clear_error() -> None:
+    villages = gpd.GeoDataFrame(
+        {"vill_code": ["511703109201", "511703109202"]},
+        geometry=[
+            shapely.box(X0, Y0, X0 + 2000, Y0 + 2000),
+            shapely.box(X0 + 2000, Y0, X0 + 2200, Y0 + 2000),
+        ],
+        crs=4545,
+    )
+    households = _households(width=2200)
+    with pytest.raises(InfeasibleError) as err:
+        draw_grids(villages, households, target=1200)
+    assert "511703109202" in str(err.value)
+    assert list(err.value.report["village"]) == ["511703109202"]
+    plan = draw_grids(villages, households, target=1200, on_infeasible="report")
+    assert "infeasible_band" in set(plan.issues["kind"])
+    assert not plan.ok
+
+
+def test_bad_inputs_refused() -> None:
+    households = _households()
+    overlapping = gpd.GeoDataFrame(
+        {"vill_code": ["511703109201", "511703109202"]},
+        geometry=[
+            shapely.box(X0, Y0, X0 + 1100, Y0 + 2000),
+            shapely.box(X0 + 1000, Y0, X0 + 2000, Y0 + 2000),
+        ],
+        crs=4545,
+    )
+    with pytest.raises(DistrictingError, match="overlap"):
+        draw_grids(overlapping, households, target=1000)
+    with pytest.raises(DistrictingError, match="outside every village"):
+        draw_grids(_village(width=1000), households, target=1000)
+    with pytest.raises(CRSError):
+        draw_grids(_village().set_crs(None, allow_override=True), households, target=1000)
+    with pytest.raises(DistrictingError, match="target"):
+        draw_grids(_village(), households)
+
+
+def test_locked_grids_unchanged() -> None:
+    villages, households = _village(), _households()
+    first = draw_grids(villages, households, n_grids=4, seed=0)
+    keep = first.grids.iloc[[0]]
+    second = draw_grids(villages, households, n_grids=4, locked=keep, seed=3)
+    assert len(second.grids) == 4
+    again = second.grids.set_index("grid_code").loc[keep["grid_code"].iloc[0]]
+    assert bool(again["locked"])
+    old = keep.to_crs(4545).geometry.iloc[0]
+    new = gpd.GeoSeries([again.geometry], crs=4490).to_crs(4545).iloc[0]
+    assert shapely.area(shapely.symmetric_difference(old, new)) < 1.0
+    assert second.ok, second.issues
+
+
+def test_rebalance_moves_blocks_into_band() -> None:
+    villages, households = _village(), _households()
+    west = shapely.box(X0, Y0, X0 + 700, Y0 + 2000)
+    east = shapely.box(X0 + 700, Y0, X0 + 2000, Y0 + 2000)
+    grids = gpd.GeoDataFrame(
+        {"grid_code": ["511703109201001", "511703109201002"]}, geometry=[west, east], crs=4545
+    )
+    before = plan_quality(grids, villages=villages, households=households)
+    assert before.summary["max_dev_pct"] > 25
+    fixed = rebalance(grids, villages=villages, households=households, tolerance=0.05)
+    assert fixed.ok, fixed.issues
+    assert fixed.max_dev_pct <= 5
+    moves = fixed.moves
+    assert moves is not None and len(moves) > 0
+    assert set(moves["from_grid"]) == {"511703109201002"}
+    assert set(moves["to_grid"]) == {"511703109201001"}
+    gained = (
+        fixed.grids.set_index("grid_code")["people"] - before.grids.set_index("grid_code")["people"]
+    )
+    assert gained["511703109201001"] == moves["people"].sum()
+    # Smallest change: nothing moves when the plan is already in the band.
+    again = rebalance(fixed, villages=villages, households=households, tolerance=0.05)
+    assert again.moves is not None and len(again.moves) == 0
+
+
+def test_quality_numbers_on_a_hand_made_plan() -> None:
+    villages = _village(width=2000, height=1000)
+    households = _households(width=2000, height=1000)
+    squares = gpd.GeoDataFrame(
+        {"grid_code": ["511703109201001", "511703109201002"]},
+        geometry=[
+            shapely.box(X0, Y0, X0 + 1000, Y0 + 1000),
+            shapely.box(X0 + 1000, Y0, X0 + 2000, Y0 + 1000),
+        ],
+        crs=4545,
+    )
+    road = gpd.GeoDataFrame(
+        {"kind": ["road"], "barrier": [False]},
+        crs=4545,
+        geometry=[shapely.LineString([(X0 + 1000, Y0 - 5), (X0 + 1000, Y0 + 1005)])],
+    )
+    creek = gpd.GeoDataFrame(
+        {"kind": ["creek"], "barrier": [True]},
+        crs=4545,
+        geometry=[shapely.LineString([(X0 - 5, Y0 + 500), (X0 + 1005, Y0 + 500)])],
+    )
+    lines = gpd.GeoDataFrame(gpd.pd.concat([road, creek]), crs=4545)
+    members = gpd.GeoDataFrame(
+        {"grid_code": ["511703109201001", "511703109201002"]},
+        crs=4545,
+        geometry=[shapely.Point(X0 + 500, Y0 + 500), shapely.Point(X0 + 500, Y0 + 500)],
+    )
+    report = plan_quality(
+        squares, villages=villages, households=households, lines=lines, members=members, target=1200
+    )
+    grids = report.grids.set_index("grid_code")
+    assert grids["polsby_popper"].to_numpy() == pytest.approx(math.pi / 4)
+    assert grids["people"].tolist() == [1200, 1200]
+    assert report.summary["max_dev_pct"] == pytest.approx(0)
+    assert report.summary["natural_share"] == pytest.approx(1.0)  # the shared edge is the road
+    assert grids["crossings"].tolist() == [1, 0]  # the creek cuts the west square in two
+    assert grids["member_home_m"].tolist() == pytest.approx([0.0, 500.0])
+    assert report.summary["valid"] and report.summary["codes_ok"]
+
+
+def test_propose_counts() -> None:
+    villages = gpd.GeoDataFrame(
+        {"vill_code": ["511703109201", "511703109202"]},
+        geometry=[
+            shapely.box(X0, Y0, X0 + 2000, Y0 + 2000),
+            shapely.box(X0 + 2000, Y0, X0 + 2200, Y0 + 2000),
+        ],
+        crs=4545,
+    )
+    table = propose_counts(villages, _households(width=2200), band=(900, 1100)).set_index(
+        "vill_code"
+    )
+    assert table.loc["511703109201", "grids"] == 5  # 4800 people / ~960
+    assert table.loc["511703109201", "feasible"]
+    assert not table.loc["511703109202", "feasible"]  # 480 people < 900
+    assert "below the floor" in table.loc["511703109202", "detail"]
