@@ -12,14 +12,20 @@ Examples
     $ gis-grid db check
     $ gis-grid load data/shapefiles --replace
     $ gis-grid export grids out/grids.gpkg --town 511703109
+    $ gis-grid balance --town 511703109 --band 150-300 --by households
+    $ gis-grid ab-posts --absent M511703109001001 --json
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import json
+import math
+import os
+from collections.abc import Callable, Sequence
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 import typer
@@ -39,7 +45,12 @@ from rich.table import Table
 from gis_grid.config import get_settings
 from gis_grid.db import migrate
 from gis_grid.db.engine import DatabaseError, make_engine, postgis_version
-from gis_grid.errors import GridError
+from gis_grid.errors import GridError, NotFoundError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from gis_grid.report import TownReport
 
 __all__ = ["app"]
 
@@ -238,6 +249,252 @@ def info() -> None:
     for name, count in _with_engine(counts):
         table.add_row(name, str(count))
     console.print(table)
+
+
+# --- Town reports: assignment, balance, adjacency, AB posts (gis_grid.town) -----------------
+
+#: Rows printed of a list of problems (``--json`` gives them all); per-grid tables are whole.
+MAX_ROWS = 30
+
+TownOption = Annotated[
+    str | None, typer.Option("--town", help="Town code, 9 digits [default: every town]")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")]
+
+
+class LoadBy(StrEnum):
+    """The load a band applies to."""
+
+    HOUSEHOLDS = "households"
+    PEOPLE = "people"
+
+
+class Barriers(StrEnum):
+    """Natural lines that count as adjacency barriers (:data:`gis_grid.town.BARRIER_SETS`)."""
+
+    RIVERS = "rivers"
+    RIVERS_STREAMS = "rivers+streams"
+    NONE = "none"
+
+
+def _town_reports(
+    town: str | None, *, absent: Sequence[str] = (), **options: Any
+) -> list[TownReport]:
+    """Read the town (or every town) in one snapshot and build its report."""
+    from gis_grid.db.read import read_town, read_towns
+    from gis_grid.town import absent_by_town, town_report
+
+    def work(engine: sa.Engine) -> list[TownReport]:
+        postgis_version(engine)  # a clear error if unreachable
+        snapshot = engine.connect().execution_options(isolation_level="REPEATABLE READ")
+        with snapshot as conn, conn.begin():
+            codes = [town] if town else read_towns(conn)["code"].tolist()
+            if not codes:
+                msg = "no towns in the database: run 'gis-grid load' first"
+                raise NotFoundError(msg)
+            towns = [read_town(conn, code) for code in codes]
+        away = absent_by_town(towns, absent) if absent else {}
+        return [town_report(d, absent=away.get(d.code, ()), **options) for d in towns]
+
+    return _with_engine(work)
+
+
+def _cell(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, bool):
+        return "✓" if value else ""
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else str(round(value, 4))
+    return str(value)
+
+
+def _table(
+    frame: pd.DataFrame,
+    title: str,
+    columns: Sequence[str] | None = None,
+    *,
+    limit: int | None = None,
+) -> Table:
+    """Build a rich table of ``frame`` (its first ``limit`` rows) with bilingual headers."""
+    from gis_grid.report import LABELS
+
+    columns = list(columns or frame.columns)
+    shown = frame if limit is None else frame.head(limit)
+    more = f" (first {limit} of {len(frame)}; --json for all)" if len(shown) < len(frame) else ""
+    table = Table(title=title + more, title_justify="left", header_style="bold")
+    for column in columns:
+        numeric = frame[column].dtype.kind in "iuf"
+        table.add_column(LABELS.get(column, column), justify="right" if numeric else "left")
+    for row in shown[columns].itertuples(index=False):
+        table.add_row(*(_cell(value.item() if hasattr(value, "item") else value) for value in row))
+    return table
+
+
+def _report_console() -> Console:
+    # Piped or captured output gets wide lines rather than wrapped 15-digit codes.
+    wide = not console.is_terminal and "COLUMNS" not in os.environ
+    return Console(width=200 if wide else None)
+
+
+def _show(
+    reports: list[TownReport],
+    parts: tuple[str, ...],
+    *,
+    as_json: bool,
+    render: Callable[[Console, TownReport], None],
+) -> None:
+    """Print the JSON of ``parts`` of every report, or ``render`` each on a report console."""
+    if as_json:
+        towns = [report.to_dict(parts) for report in reports]
+        typer.echo(json.dumps({"towns": towns}, ensure_ascii=False, indent=2))
+        return
+    out = _report_console()
+    for report in reports:
+        render(out, report)
+
+
+def _heading(out: Console, report: TownReport, line: str) -> None:
+    out.print(f"\n[bold]━━ {report.code} {escape(report.name)} ━━[/]")
+    out.print(line)
+
+
+@app.command("assign")
+@_friendly
+def assign(town: TownOption = None, as_json: JsonOption = False) -> None:
+    """Summarise assignment: points per grid, stored grid codes checked against the map."""
+    reports = _town_reports(town, parts=("assignment",))
+
+    def render(out: Console, report: TownReport) -> None:
+        tables, summary = report.tables("assignment"), report.summary("assignment")
+        verdict = (
+            f"[green]all {summary['points']} points lie in their stored grid[/]"
+            if summary["ok"]
+            else f"[red]{summary['mismatched']} mismatched, {summary['unassigned']} outside "
+            "every grid[/]"
+        )
+        _heading(out, report, verdict)
+        out.print(_table(tables["layers"], "点位检查 points checked"))
+        out.print(_table(tables["grids"], "各网格点数 points per grid (as located)"))
+        for name in ("mismatches", "unassigned"):
+            if len(tables[name]):
+                out.print(_table(tables[name], name, limit=MAX_ROWS))
+
+    _show(reports, ("assignment",), as_json=as_json, render=render)
+
+
+@app.command("balance")
+@_friendly
+def balance(
+    town: TownOption = None,
+    band: Annotated[
+        str | None, typer.Option(help="Load per member LOW-HIGH, e.g. 150-300 (flags outliers)")
+    ] = None,
+    by: Annotated[LoadBy, typer.Option(help="The load the band applies to")] = LoadBy.HOUSEHOLDS,
+    home_limit: Annotated[
+        float | None, typer.Option(min=0, help="Flag members living farther (m) from their grid")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Report load balance: per grid and member, spread, band flags, 一格一员, home distances."""
+    from gis_grid.town import BandError, parse_band
+
+    try:
+        limits = None if band is None else parse_band(band)
+    except BandError as exc:
+        _fail(f"--band: {exc}")
+    reports = _town_reports(
+        town, band=limits, by=by.value, home_limit_m=home_limit, parts=("balance",)
+    )
+
+    def render(out: Console, report: TownReport) -> None:
+        tables, s = report.tables("balance"), report.summary("balance")
+        band_text = "no band" if s["band"] is None else "band {:g}-{:g}".format(*s["band"])
+        _heading(
+            out,
+            report,
+            f"{s['grids']} grids, {s['members']} members, {s['households']} households, "
+            f"{s['people']} people; by {s['by']}, {band_text}: {s['outside_band']} outside",
+        )
+        out.print(_table(tables["grids"], "网格负荷 load per grid"))
+        out.print(_table(tables["spread"], "离散程度 spread across grids"))
+        if len(tables["issues"]):
+            out.print(_table(tables["issues"], "问题 issues", limit=MAX_ROWS))
+        else:
+            within = "" if s["band"] is None else ", all within the band"
+            out.print(f"[green]no issue: one member per grid{within}[/]")
+
+    _show(reports, ("balance",), as_json=as_json, render=render)
+
+
+@app.command("adjacency")
+@_friendly
+def adjacency(
+    town: TownOption = None,
+    barriers: Annotated[
+        Barriers, typer.Option(help="Natural lines that count as barriers")
+    ] = Barriers.RIVERS,
+    as_json: JsonOption = False,
+) -> None:
+    """List adjacent grids: the border they share, and the part of it along a barrier."""
+    from gis_grid.town import BARRIER_SETS
+
+    reports = _town_reports(town, barriers=BARRIER_SETS[barriers.value], parts=("adjacency",))
+
+    def render(out: Console, report: TownReport) -> None:
+        s = report.summary("adjacency")
+        isolated = ", ".join(s["isolated"]) or "none"
+        _heading(
+            out,
+            report,
+            f"{s['pairs']} pairs among {s['grids']} grids; barriers {barriers.value} "
+            f"({s['barrier_lines']} lines): {s['barrier_pairs']} pairs; isolated: {isolated}",
+        )
+        pairs = report.tables("adjacency")["pairs"]
+        columns = ["a", "b", "shared_m", "barrier_m", "barrier", "same_village", "exact"]
+        out.print(_table(pairs, "相邻网格 adjacent grids", columns))
+
+    _show(reports, ("adjacency",), as_json=as_json, render=render)
+
+
+@app.command("ab-posts")
+@_friendly
+def ab_posts(
+    town: TownOption = None,
+    absent: Annotated[
+        str | None, typer.Option(help="Absent member codes, comma-separated: who covers them")
+    ] = None,
+    max_extra: Annotated[
+        int, typer.Option(min=1, help="Most grids a member covers besides their own")
+    ] = 1,
+    as_json: JsonOption = False,
+) -> None:
+    """Pair grids into AB posts (AB岗); with --absent, say who covers whom today."""
+    codes = [code.strip() for code in (absent or "").split(",") if code.strip()]
+    reports = _town_reports(town, absent=codes, max_extra=max_extra)
+    parts = ("ab_posts", "absence") if codes else ("ab_posts",)
+
+    def render(out: Console, report: TownReport) -> None:
+        tables, s = report.tables("ab_posts"), report.summary("ab_posts")
+        _heading(
+            out,
+            report,
+            f"{s['groups']} groups (pairs {s['pairs']}, rings {s['rings']}); links "
+            + ", ".join(f"{k} {v}" for k, v in s["links"].items())
+            + f"; uncovered {s['uncovered']}",
+        )
+        out.print(_table(tables["groups"], "AB岗组 groups"))
+        columns = ["grid", "member", "load", "backup_grid", "backup_member", "link", "shared_m"]
+        out.print(_table(tables["cover"], "AB岗 who backs up each grid", columns))
+        if len(tables["uncovered"]):
+            out.print(_table(tables["uncovered"], "无人顶岗 uncovered"))
+        if report.absence is not None:
+            cover = report.tables("absence")
+            out.print(_table(cover["assignments"], "今日顶岗 cover today"))
+            busy = cover["load"][cover["load"]["covers"] != ""]
+            out.print(_table(busy, "顶岗者负荷 load of the covering members"))
+
+    _show(reports, parts, as_json=as_json, render=render)
 
 
 if __name__ == "__main__":
