@@ -6,6 +6,10 @@ from a lookup raster of grid positions and tests only points near a border exact
 :func:`reassign_points` updates an assignment after grids were redrawn by re-examining only
 the points in the changed area; the result equals a full re-run.
 
+The same in PostGIS, on the platform's tables (same border rule): :func:`assign_in_database`
+(one set-based, polygon-driven statement), :func:`reassign_in_database` (only the points of
+the changed grids), :func:`unassigned_in_database`; migration 0003 assigns rows on insert.
+
 **Border rule.** A point on a border shared by several grids (edge or vertex) goes to the
 grid with the smallest code; where grids overlap, a grid containing the point in its interior
 beats one it only touches. Points outside every grid are reported with the distance (metres)
@@ -25,12 +29,26 @@ Examples
 
 from gis_grid.assign._assign import AssignmentResult, assign_points
 from gis_grid.assign._index import GridIndex, build_grid_index
+from gis_grid.assign._postgis import (
+    ASSIGNED_TABLES,
+    DatabaseAssignment,
+    assign_in_database,
+    changed_grid_codes,
+    reassign_in_database,
+    unassigned_in_database,
+)
 from gis_grid.assign._reassign import reassign_points
 
 __all__ = [
+    "ASSIGNED_TABLES",
     "AssignmentResult",
+    "DatabaseAssignment",
     "GridIndex",
+    "assign_in_database",
     "assign_points",
     "build_grid_index",
+    "changed_grid_codes",
+    "reassign_in_database",
     "reassign_points",
+    "unassigned_in_database",
 ]
