@@ -17,6 +17,8 @@ import pyogrio
 import pytest
 import shapely
 
+from gis_grid.codes import grid_codes
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data" / "shapefiles"
 ZHAOJIA = "511703109"
@@ -112,20 +114,17 @@ def test_grids_are_a_clean_coverage_of_each_village(layers):
     assert set(grids["vill_code"]) == set(villages.index)
 
 
-def test_grid_codes_are_ordered_west_east_north_south(layers):
-    grids = layers["grids"].to_crs(METRIC)
-    villages = layers["villages"].to_crs(METRIC).set_index("vill_code")
+def test_grid_codes_are_the_library_codes_of_each_village(layers):
+    """Shipped codes = gis_grid.codes.grid_codes of each village's grids, as read back."""
+    grids = layers["grids"]
     assert grids["grid_code"].is_unique
     assert grids["grid_code"].str.fullmatch(r"\d{15}").all()
     assert (grids["grid_code"].str[:12] == grids["vill_code"]).all()
     assert (grids["grid_code"].str[12:].astype(int) == grids["seq"]).all()
+    assert (grids["grid_name"].str.extract(r"第(\d+)网格$")[0].astype(int) == grids["seq"]).all()
     for code, group in grids.groupby("vill_code"):
-        village = villages.geometry[code]
-        band = np.sqrt(village.area / len(group))
-        cent = group.geometry.centroid
-        row = np.floor((village.bounds[3] - cent.y.to_numpy()) / band)
-        order = np.lexsort((cent.x.to_numpy(), row))
-        assert group["seq"].to_numpy()[order].tolist() == list(range(1, len(group) + 1)), code
+        expected = grid_codes(code, group.geometry.to_numpy())
+        assert group["grid_code"].tolist() == expected.tolist(), code
 
 
 def test_villages_shapefile_is_gbk(nbs):
@@ -160,6 +159,7 @@ def test_resident_ids_are_valid_gb11643(residents, layers):
 def test_members_one_per_grid_living_in_it(layers):
     members, grids = layers["members"], layers["grids"]
     assert sorted(members["grid_code"]) == sorted(grids["grid_code"])
+    assert (members["member_id"] == "M" + members["grid_code"]).all()
     joined = gpd.sjoin(members, grids, predicate="within")
     assert (joined["grid_code_left"] == joined["grid_code_right"]).all()
     assert len(joined) == len(members)

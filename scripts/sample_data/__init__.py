@@ -12,7 +12,7 @@ Modules, in the order the pipeline uses them:
 ``raster``    the working raster of a town, cost graphs, region growing and clean coverages
 ``terrain``   DEM conditioning, D8 flow routing, flow accumulation, stream lines
 ``settle``    village seeds, villages, hamlets, roads and households
-``grids``     the initial grid plan of every village and its west->east, north->south codes
+``grids``     the initial grid plan of every village, coded by ``gis_grid.codes.grid_codes``
 ``people``    residents with GB 11643 ID numbers, and one grid member per grid
 ``events``    pollution discharge points, hazards, task types and incidents
 ``output``    shapefiles (EPSG:4490, GBK for villages), CSV files and the summary figures
