@@ -19,7 +19,18 @@ from fastapi.staticfiles import StaticFiles
 from api import __version__
 from api import vendor as api_vendor
 from api.errors import install_error_handlers
-from api.routes import docs, health, layers, maps, towns
+from api.routes import (
+    docs,
+    events,
+    grids,
+    health,
+    layers,
+    lookup,
+    maps,
+    registries,
+    towns,
+    villages,
+)
 from api.routes.maps import MapCache
 from gis_grid.config import Settings, get_settings
 from gis_grid.db.engine import make_engine
@@ -33,8 +44,11 @@ DESCRIPTION = """
 村级网格化管理平台 API — village-level grid management on PostGIS.
 
 Coordinates are CGCS2000 longitude/latitude (EPSG:4490); areas are measured in the
-CGCS2000 Gauss-Krüger zone of the data (EPSG:4545 for Dachuan). No endpoint returns
-residents' names, ID numbers or phone numbers. The overview map is at [/map](/map).
+CGCS2000 Gauss-Krüger zone of the data (EPSG:4545 for Dachuan). Lists are paged
+(`limit`, `offset`, `links`); spatial lists are GeoJSON FeatureCollections with
+`numberMatched`/`numberReturned`. Personal data (residents' names, ID numbers and phones,
+members' phones, addresses) is masked on the server for every caller: `110***********002X`,
+`138****1234`, `张*明`. The overview map is at [/map](/map).
 """
 
 
@@ -86,6 +100,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=[
             {"name": "health", "description": "Service and database status"},
             {"name": "towns", "description": "Towns (乡镇/街道) and their villages (村/社区)"},
+            {"name": "villages", "description": "Villages and communities as GeoJSON"},
+            {
+                "name": "grids",
+                "description": "Grids: current plan, plan at an instant, history, statistics",
+            },
+            {"name": "members", "description": "Grid members (网格员); phones masked"},
+            {
+                "name": "households",
+                "description": "Households and residents; personal data masked",
+            },
+            {"name": "pollution points", "description": "Pollution discharge points (排污点)"},
+            {"name": "hazards", "description": "Environmental and safety hazards"},
+            {"name": "incidents", "description": "Incidents in the seven-step workflow"},
+            {"name": "task types", "description": "Kinds of grid work and their admission"},
+            {"name": "lookup", "description": "Which town, village, grid, member a point is in"},
             {"name": "layers", "description": "Map layers as GeoJSON (non-personal data)"},
             {"name": "maps", "description": "HTML map pages"},
         ],
@@ -101,8 +130,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=maps_vendor.STATIC_DIR), name="static")
 
     v1 = APIRouter(prefix=API_PREFIX)
-    v1.include_router(towns.router)
-    v1.include_router(layers.router)
+    for module in (towns, villages, grids, registries, events, lookup, layers):
+        v1.include_router(module.router)
     app.include_router(health.router)
     app.include_router(v1)
     app.include_router(maps.router)

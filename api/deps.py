@@ -1,15 +1,20 @@
 """Dependencies: the engine and a connection, and path/query parameters as domain objects.
 
-A dependency either returns a domain object (a town, a layer spec, a bounding box) or raises a
-library error that :mod:`api.errors` maps to 404/422, so route functions never test for
-``None``. The connection dependency is where row-level security will hook in later (setting
-the caller's role and grid on the connection before any query runs).
+A dependency either returns a domain object (a town, a layer spec, a bounding box, a checked
+code, a time range) or raises: a library error that :mod:`api.errors` maps to 404/422, or a
+``RequestValidationError`` whose ``loc`` names the query parameter, so route functions never
+test for ``None`` and bad input is always a 4xx naming the parameter. The connection
+dependency is where row-level security will hook in later (setting the caller's role and grid
+on the connection before any query runs).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+import datetime as dt
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Annotated, NoReturn
 
 import sqlalchemy as sa
 from fastapi import Depends, Path, Query, Request
@@ -17,25 +22,46 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.engine import Connection, Engine
 
 from api import crud, layers
+from gis_grid import queries
 from gis_grid.config import Settings
+from gis_grid.crs import CHINA_BOUNDS, Datum
 from gis_grid.db.engine import DatabaseError
 from gis_grid.errors import CoordinateError
 
 __all__ = [
+    "CHINA_TIME",
+    "AsOfDep",
     "BBoxDep",
     "ConnectionDep",
     "EngineDep",
+    "GridCode",
+    "GridFilterDep",
+    "HouseholdFilterDep",
     "LayerDep",
     "LimitDep",
+    "LonLat",
+    "LookupPointDep",
     "OffsetDep",
+    "ReportedRangeDep",
     "SettingsDep",
+    "TimeRange",
     "TownDep",
     "TownFilterDep",
+    "VillageCode",
+    "VillageFilterDep",
+    "check_choice",
     "get_connection",
     "get_engine",
+    "parse_instant",
+    "query_error",
 ]
 
 TOWN_CODE_PATTERN = r"^[0-9]{9}$"
+VILLAGE_CODE_PATTERN = r"^[0-9]{12}$"
+GRID_CODE_PATTERN = r"^[0-9]{15}$"
+
+#: Time zone of timestamps given without an offset: China Standard Time (no daylight saving).
+CHINA_TIME = dt.timezone(dt.timedelta(hours=8), "CST")
 
 
 def get_settings(request: Request) -> Settings:
@@ -156,3 +182,240 @@ LimitDep = Annotated[
     int, Query(ge=1, le=10_000, description="Maximum number of features (1-10000)")
 ]
 OffsetDep = Annotated[int, Query(ge=0, description="Features to skip (paging)")]
+
+
+# --- shared validation ----------------------------------------------------------------------
+
+
+def query_error(parameter: str, msg: str, value: object) -> NoReturn:
+    """Raise a 422 in FastAPI's own format, whose ``loc`` names the query parameter."""
+    if isinstance(value, float) and not math.isfinite(value):
+        value = str(value)  # JSON has no NaN/Infinity: the answer must stay a valid 422
+    raise RequestValidationError(
+        [{"type": "value_error", "loc": ("query", parameter), "msg": msg, "input": value}]
+    )
+
+
+def check_choice(parameter: str, value: str | None, allowed: Sequence[str]) -> str | None:
+    """Return ``value`` if it is one of ``allowed`` (or ``None``); else 422 listing them."""
+    if value is None or value in allowed:
+        return value
+    choices = ", ".join(repr(a) for a in allowed)
+    query_error(parameter, f"unknown {parameter} {value!r}; allowed values: {choices}", value)
+
+
+def parse_instant(text: str, parameter: str, *, end_of_day: bool = False) -> dt.datetime:
+    """Parse an ISO 8601 date or timestamp; 422 naming ``parameter`` when malformed.
+
+    A timestamp without offset is China Standard Time (UTC+08:00). A bare date means the
+    start of that day, or with ``end_of_day`` the start of the next (so that ``to=2025-01-31``
+    includes the 31st).
+
+    Examples
+    --------
+    >>> parse_instant("2025-01-31", "to", end_of_day=True).isoformat()
+    '2025-02-01T00:00:00+08:00'
+    """
+    value = text.strip()
+    # An unencoded "+08:00" in a query string arrives as " 08:00": take it back.
+    if len(value) > 19 and value[-6] == " " and value[-5:-3].isdigit():
+        value = f"{value[:-6]}+{value[-5:]}"
+    try:
+        if len(value) == 10:
+            day = dt.date.fromisoformat(value)
+            instant = dt.datetime.combine(day, dt.time(), CHINA_TIME)
+            return instant + dt.timedelta(days=1) if end_of_day else instant
+        instant = dt.datetime.fromisoformat(value)
+    except ValueError:
+        query_error(
+            parameter,
+            f"{parameter} must be an ISO 8601 date or timestamp such as 2025-01-31 or "
+            f"2025-01-31T08:00:00+08:00, got {text!r}",
+            text,
+        )
+    return instant if instant.tzinfo is not None else instant.replace(tzinfo=CHINA_TIME)
+
+
+_INSTANT_DOC = "ISO 8601 date or timestamp; without an offset, China Standard Time (UTC+08:00)"
+
+
+def get_as_of(
+    as_of: Annotated[
+        str | None,
+        Query(
+            description=f"The plan valid at this instant ({_INSTANT_DOC}); default: now",
+            examples=["2025-06-01T00:00:00+08:00"],
+            max_length=40,
+        ),
+    ] = None,
+) -> dt.datetime | None:
+    """Parse ``as_of``; 422 naming it when malformed."""
+    return None if as_of is None else parse_instant(as_of, "as_of")
+
+
+AsOfDep = Annotated[dt.datetime | None, Depends(get_as_of)]
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """A half-open interval ``[start, end)``; either end may be open."""
+
+    start: dt.datetime | None
+    end: dt.datetime | None
+
+
+def get_reported_range(
+    start: Annotated[
+        str | None,
+        Query(
+            alias="from",
+            description=f"Reported at or after ({_INSTANT_DOC})",
+            examples=["2025-01-01"],
+            max_length=40,
+        ),
+    ] = None,
+    end: Annotated[
+        str | None,
+        Query(
+            alias="to",
+            description=f"Reported before; a bare date includes that day ({_INSTANT_DOC})",
+            examples=["2025-12-31"],
+            max_length=40,
+        ),
+    ] = None,
+) -> TimeRange:
+    """Parse ``from``/``to``; 422 naming the parameter when malformed or ``from`` > ``to``."""
+    lo = None if start is None else parse_instant(start, "from")
+    hi = None if end is None else parse_instant(end, "to", end_of_day=True)
+    if lo is not None and hi is not None and lo > hi:
+        query_error("from", f"from ({start}) is after to ({end})", start)
+    return TimeRange(lo, hi)
+
+
+ReportedRangeDep = Annotated[TimeRange, Depends(get_reported_range)]
+
+
+# --- codes: path parameters and filters -----------------------------------------------------
+
+VillageCode = Annotated[
+    str,
+    Path(
+        pattern=VILLAGE_CODE_PATTERN,
+        description="12-digit NBS village code",
+        examples=["511703109001"],
+    ),
+]
+GridCode = Annotated[
+    str,
+    Path(
+        pattern=GRID_CODE_PATTERN,
+        description="15-digit grid code (village code + 3-digit sequence)",
+        examples=["511703109001001"],
+    ),
+]
+
+
+def get_village_filter(
+    conn: ConnectionDep,
+    village: Annotated[
+        str | None,
+        Query(
+            pattern=VILLAGE_CODE_PATTERN,
+            description="Only this village's items (12-digit code)",
+            examples=["511703109001"],
+        ),
+    ] = None,
+) -> str | None:
+    """Return the ``village`` filter if the village exists; 404 naming it otherwise."""
+    return None if village is None else queries.require_village(conn, village)
+
+
+VillageFilterDep = Annotated[str | None, Depends(get_village_filter)]
+
+
+def get_grid_filter(
+    conn: ConnectionDep,
+    grid: Annotated[
+        str | None,
+        Query(
+            pattern=GRID_CODE_PATTERN,
+            description="Only this grid's items (15-digit code)",
+            examples=["511703109001001"],
+        ),
+    ] = None,
+) -> str | None:
+    """Return the ``grid`` filter if some version of the grid exists; 404 otherwise."""
+    return None if grid is None else queries.require_grid_code(conn, grid)
+
+
+GridFilterDep = Annotated[str | None, Depends(get_grid_filter)]
+
+
+def get_household_filter(
+    conn: ConnectionDep,
+    household: Annotated[
+        str | None,
+        Query(
+            description="Only this household's residents (household code)",
+            examples=["5117031090010001"],
+            max_length=64,
+        ),
+    ] = None,
+) -> str | None:
+    """Return the ``household`` filter if the household exists; 404 naming it otherwise."""
+    return None if household is None else queries.require_household(conn, household)
+
+
+HouseholdFilterDep = Annotated[str | None, Depends(get_household_filter)]
+
+
+# --- a point ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LonLat:
+    """A point as given by the caller, in its datum."""
+
+    lon: float
+    lat: float
+    datum: Datum
+
+
+def get_lookup_point(
+    lon: Annotated[
+        float,
+        Query(description="Longitude in degrees", examples=[107.405], allow_inf_nan=False),
+    ],
+    lat: Annotated[
+        float,
+        Query(description="Latitude in degrees", examples=[30.964], allow_inf_nan=False),
+    ],
+    datum: Annotated[
+        Datum,
+        Query(
+            description=(
+                "Datum of lon/lat: cgcs2000 or wgs84 (GPS), gcj02 (AMap, Tencent), "
+                "bd09 (Baidu); converted to CGCS2000"
+            )
+        ),
+    ] = Datum.CGCS2000,
+) -> LonLat:
+    """Check ``lon``/``lat``: finite, inside China's range; 422 naming the parameter."""
+    minx, miny, maxx, maxy = CHINA_BOUNDS
+    if minx <= lat <= maxx and miny <= lon <= maxy and not miny <= lat <= maxy:
+        query_error(
+            "lon",
+            f"lon={lon}, lat={lat} look swapped: give lon={lat}&lat={lon} (longitude first)",
+            lon,
+        )
+    for name, value, low, high in (("lon", lon, minx, maxx), ("lat", lat, miny, maxy)):
+        if not math.isfinite(value) or not low <= value <= high:
+            query_error(
+                name,
+                f"{name}={value} is outside China's range {low}..{high} degrees",
+                value,
+            )
+    return LonLat(lon, lat, datum)
+
+
+LookupPointDep = Annotated[LonLat, Depends(get_lookup_point)]
