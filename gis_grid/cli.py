@@ -14,6 +14,7 @@ Examples
     $ gis-grid export grids out/grids.gpkg --town 511703109
     $ gis-grid balance --town 511703109 --band 150-300 --by households
     $ gis-grid ab-posts --absent M511703109001001 --json
+    $ gis-grid draw --town 511703109 --target 200 --dry-run --report plan.gpkg
 """
 
 from __future__ import annotations
@@ -495,6 +496,169 @@ def ab_posts(
             out.print(_table(busy, "顶岗者负荷 load of the covering members"))
 
     _show(reports, parts, as_json=as_json, render=render)
+
+
+# --- Drawing grids: a new grid version (gis_grid.plans, gis_grid.db.plans) ------------------
+
+#: Bilingual headers of the quality table.
+_QUALITY_LABELS = {
+    "grid_code": "网格\ngrid", "vill_code": "村/社区\nvillage", "households": "户数\nhouseholds",
+    "people": "人数\npeople", "load": "负荷\nload", "target": "目标\ntarget",
+    "dev_pct": "偏差 %\ndev", "polsby_popper": "紧凑度\nPolsby-Popper",
+    "natural_share": "沿自然线\nnatural share", "crossings": "跨越\ncrossings",
+}  # fmt: skip
+
+
+class GridsPerVillage(StrEnum):
+    """How many grids each village gets when no target is given."""
+
+    AUTO = "auto"
+    CURRENT = "current"
+
+
+def _quality_table(frame: pd.DataFrame) -> pd.DataFrame:
+    drawn = frame["drawn_m"].to_numpy()
+    share = (frame["natural_m"] / frame["drawn_m"].where(drawn > 0)).round(2)
+    out = frame.assign(
+        dev_pct=frame["dev_pct"].round(1),
+        polsby_popper=frame["polsby_popper"].round(2),
+        natural_share=share,
+        load=frame["load"].round(1),
+        target=frame["target"].round(1),
+        people=frame["people"].astype(int),
+    )
+    return out[list(_QUALITY_LABELS)].rename(columns=_QUALITY_LABELS)
+
+
+def _print_infeasible(report: pd.DataFrame, message: str) -> NoReturn:
+    out = _report_console()
+    out.print(_table(report, "无法满足 what cannot be met"))
+    _fail(message)
+
+
+def _print_applied(out: Console, applied: Any) -> None:
+    s = applied.summary()
+    out.print(
+        f"[green]wrote a new grid version from {s['valid_from']}:[/] {s['closed']} grids "
+        f"closed, {s['added']} added ({s['new_codes']} new codes, {s['dropped_codes']} codes "
+        f"dropped); {s['points_changed']} points re-assigned"
+    )
+    reassigned = applied.reassigned.drop(columns="examined")
+    out.print(_table(reassigned, "重新落格 points re-assigned"))
+    if len(applied.unassigned):
+        out.print(f"[red]{len(applied.unassigned)} points lie outside every current grid:[/]")
+        out.print(_table(applied.unassigned, "格外点 outside every grid", limit=MAX_ROWS))
+    if len(applied.orphaned_members):
+        out.print(
+            f"[yellow]{len(applied.orphaned_members)} members serve a grid code that no longer "
+            "exists (not changed; home_grid is the grid holding their home):[/]"
+        )
+        out.print(_table(applied.orphaned_members, "无格网格员 members without a grid"))
+    else:
+        out.print("every member's grid code still exists")
+
+
+@app.command("draw")
+@_friendly
+def draw(  # typer passes the options by keyword
+    *,
+    town: Annotated[str, typer.Option("--town", help="Town code, 9 digits")],
+    by: Annotated[LoadBy, typer.Option(help="The load balanced")] = LoadBy.HOUSEHOLDS,
+    target: Annotated[
+        float | None, typer.Option(min=0, help="Load per grid; counts follow from it")
+    ] = None,
+    grids_per_village: Annotated[
+        GridsPerVillage,
+        typer.Option(
+            help="Without --target: auto = the town's current grid count shared out by load; "
+            "current = each village keeps its count"
+        ),
+    ] = GridsPerVillage.AUTO,
+    tolerance: Annotated[
+        float, typer.Option(min=0, max=1, help="Band half-width around the target (0.1 = ±10%)")
+    ] = 0.1,
+    lines: Annotated[
+        str, typer.Option(help="Natural lines to follow: rivers,streams,roads,ridges or none")
+    ] = "rivers,streams,roads",
+    dem: Annotated[
+        Path | None, typer.Option(help="DEM file: add streams and ridgelines from it")
+    ] = None,
+    from_files: Annotated[
+        Path | None, typer.Option(help="Draw from this folder of layers, not the database")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Draw and report; write nothing")
+    ] = False,
+    report: Annotated[
+        Path | None, typer.Option(help="Write the plan and its quality to .gpkg or .json")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the drawing")] = 0,
+    note: Annotated[str | None, typer.Option(help="Why: stored with the new grids' source")] = None,
+    accept_issues: Annotated[
+        bool, typer.Option("--accept-issues", help="Write even if some grids miss the band")
+    ] = False,
+) -> None:
+    """Draw a town's grids, report their quality, and write them as a new grid version."""
+    from gis_grid.db.plans import apply_plan
+    from gis_grid.db.read import read_town
+    from gis_grid.districting import InfeasibleError
+    from gis_grid.plans import draw_town, inputs_from_files, inputs_from_town, write_plan_report
+
+    if report is not None and report.suffix.lower() not in (".gpkg", ".json"):
+        _fail(f"--report {report}: write the report as .gpkg or .json")  # before any writing
+    kinds = [] if lines.strip() == "none" else [k.strip() for k in lines.split(",") if k.strip()]
+    out = _report_console()
+    with err_console.status("reading the town") as status:
+        if from_files is not None:
+            inputs = inputs_from_files(from_files, town, lines=kinds, dem=dem)
+        else:
+            data = _with_engine(lambda engine: read_town(engine, town))
+            inputs = inputs_from_town(data, lines=kinds, dem=dem)
+        try:
+            drawn = draw_town(
+                inputs,
+                by=by.value,
+                target=target,
+                tolerance=tolerance,
+                grids_per_village=grids_per_village.value,
+                seed=seed,
+                step=status.update,
+            )
+        except InfeasibleError as exc:
+            status.stop()
+            _print_infeasible(exc.report, f"{exc}. Nothing was written.")
+    plan, quality = drawn.plan, drawn.quality
+    out.print(
+        f"\n[bold]━━ {inputs.code} {escape(inputs.name)} ━━[/] drawn from {escape(inputs.source)}"
+        f" by {plan.by}, ±{plan.tolerance:.0%}, in {plan.seconds:.1f} s; natural lines: "
+        + (", ".join(f"{k} {n}" for k, n in inputs.lines["kind"].value_counts().items()) or "none")
+    )
+    out.print(_table(_quality_table(quality.grids), "方案质量 plan quality"))
+    out.print(quality.line())
+    if not plan.ok:
+        out.print(_table(plan.issues, "未满足 not met", limit=MAX_ROWS))
+    applied = None
+    if dry_run:
+        out.print("[yellow]dry run: nothing written[/]")
+    elif not plan.ok and not accept_issues:
+        _fail(
+            f"{len(plan.issues)} requirement(s) not met (listed above); nothing was written. "
+            "Redraw (--tolerance, --target, --seed) or write anyway with --accept-issues."
+        )
+    else:
+
+        def write(engine: sa.Engine) -> Any:
+            with engine.begin() as conn:
+                return apply_plan(conn, plan, town_code=inputs.code, note=note)
+
+        with err_console.status("writing the new grid version"):
+            applied = _with_engine(write)
+        _print_applied(out, applied)
+    if report is not None:
+        written = write_plan_report(
+            report, drawn, applied=None if applied is None else applied.to_dict()
+        )
+        out.print(f"report written to {written}")
 
 
 if __name__ == "__main__":
