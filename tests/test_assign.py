@@ -337,6 +337,18 @@ def test_reassign_gap_overlap_and_new_grid(coverage, many_points):
     assert_same(reassign_points(overlapping, newer), assign_points(many_points, newer))
 
 
+def test_reassign_recognises_unchanged_grids_that_are_new_objects(coverage, many_points):
+    before = assign_points(many_points, coverage)
+    new = redraw(coverage, fraction=0.05, seed=5)
+    # Every polygon a new object with the same coordinates (as read again from a file).
+    copies = shapely.from_wkb(shapely.to_wkb(np.asarray(new.geometry, dtype=object)))
+    new = new.set_geometry(gpd.GeoSeries(copies, index=new.index, crs=new.crs))
+    after = reassign_points(before, new)
+    assert_same(after, assign_points(many_points, new))
+    assert after.reexamined is not None
+    assert after.reexamined.size < 0.3 * len(many_points)  # only the redrawn grids' points
+
+
 def test_reassign_on_real_sample_in_lonlat():
     grids = read_layer(SAMPLE_DATA / "grids.shp")
     households = read_layer(SAMPLE_DATA / "households.shp")

@@ -15,7 +15,6 @@ and only the buckets under the changed shapes' bounding boxes are read.
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +23,7 @@ import pandas as pd
 import shapely
 
 from gis_grid.assign._assign import AssignmentResult, check_index, make_result, nearest_grids
-from gis_grid.assign._index import BORDER, GridIndex, grid_order, planar, resolve
+from gis_grid.assign._index import BORDER, GridIndex, grid_order, object_ids, planar, resolve
 from gis_grid.crs import require_crs
 from gis_grid.errors import CRSError, DataFileError
 from gis_grid.io import check_geometries
@@ -46,6 +45,10 @@ class _Buckets:
     size: tuple[float, float]
     order: NDArray[np.intp]  # point rows sorted by bucket
     starts: NDArray[np.intp]  # order[starts[k]:starts[k + 1]] are the rows of bucket k
+    # The points' coordinates in that order: the points of a box are read from a few
+    # contiguous runs instead of gathered from all over the arrays.
+    xs: NDArray[np.float64]
+    ys: NDArray[np.float64]
 
     def keys(
         self, x: NDArray[np.float64], y: NDArray[np.float64]
@@ -61,23 +64,25 @@ def _buckets(result: AssignmentResult) -> _Buckets:
         return cached
     minx, miny, maxx, maxy = result.index.extent
     size = (max((maxx - minx) / _SIDE, 1e-12), max((maxy - miny) / _SIDE, 1e-12))
-    buckets = _Buckets((float(minx), float(miny)), size, np.empty(0, np.intp), np.empty(0, np.intp))
+    none, nowhere = np.empty(0, np.intp), np.empty(0, np.float64)
+    buckets = _Buckets((float(minx), float(miny)), size, none, none, nowhere, nowhere)
     kx, ky = buckets.keys(result.x, result.y)  # outside points clamp to the edge buckets
     key = (ky * _SIDE + kx).astype(np.uint16)
     order = np.argsort(key, kind="stable")
     starts = np.zeros(_SIDE * _SIDE + 1, dtype=np.intp)
     np.cumsum(np.bincount(key, minlength=_SIDE * _SIDE), out=starts[1:])
-    buckets = _Buckets(buckets.origin, size, order, starts)
+    buckets = _Buckets(buckets.origin, size, order, starts, result.x[order], result.y[order])
     result.cache["buckets"] = buckets
     return buckets
 
 
-def _rows_in_boxes(
+def _slots_in_boxes(
     buckets: _Buckets, boxes: NDArray[np.float64]
 ) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
-    """Pairs (row, box) of the points in the buckets each box (minx, miny, maxx, maxy) touches.
+    """Pairs (slot, box) of the points in the buckets each box (minx, miny, maxx, maxy) touches.
 
-    A row appears once per box whose buckets hold it; the caller filters by the exact box.
+    A slot indexes ``order``, ``xs`` and ``ys``. A point appears once per box whose buckets
+    hold it; the caller filters by the exact shape.
     """
     x0, y0 = buckets.keys(boxes[:, 0], boxes[:, 1])
     x1, y1 = buckets.keys(boxes[:, 2], boxes[:, 3])
@@ -89,7 +94,7 @@ def _rows_in_boxes(
     starts, stops = buckets.starts[keys], buckets.starts[keys + 1]
     length = stops - starts
     offsets = np.repeat(starts - (np.cumsum(length) - length), length)
-    return buckets.order[np.arange(length.sum()) + offsets], np.repeat(box, length)
+    return np.arange(length.sum()) + offsets, np.repeat(box, length)
 
 
 def _distinct(values: NDArray[np.intp]) -> NDArray[np.intp]:
@@ -100,15 +105,19 @@ def _distinct(values: NDArray[np.intp]) -> NDArray[np.intp]:
     return values[keep]
 
 
-_IS = np.frompyfunc(operator.is_, 2, 1)
+def _identical(
+    old: GridIndex, old_pos: NDArray[np.intp], new: NDArray[np.object_]
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """Tell which old/new pairs are the same object, and which others have equal coordinates.
 
-
-def _identical(old: NDArray[np.object_], new: NDArray[np.object_]) -> NDArray[np.bool_]:
-    """Tell which pairs are the same object or have exactly equal coordinates (in order)."""
-    same = np.asarray(_IS(old, new), dtype=bool)
+    Returns ``(same, equal)``: the same object (the old objects are alive, held by the old
+    index, so equal ids mean the same object), and another object with equal coordinates.
+    """
+    same = old.geometry_ids[old_pos] == object_ids(new)
     differ = np.flatnonzero(~same)
-    same[differ] = shapely.equals_exact(old[differ], new[differ], 0.0)
-    return same
+    equal = np.zeros_like(same)
+    equal[differ] = shapely.equals_exact(old.geometries[old_pos[differ]], new[differ], 0.0)
+    return same, equal
 
 
 def _merged_order(
@@ -146,7 +155,7 @@ def _new_grids(
     """Compare versions: the new grid set, old -> new position (-2: changed), changed ones."""
     old = previous.index
     crs = require_crs(grids.crs, source="new grids")
-    if not crs.equals(old.crs, ignore_axis_order=True):
+    if crs is not old.crs and not crs.equals(old.crs, ignore_axis_order=True):
         msg = (
             f"new grids are in {crs.name}, the previous assignment in {old.crs.name}: "
             "convert them with .to_crs() first, or run assign_points() again"
@@ -159,7 +168,9 @@ def _new_grids(
     old_pos = old.code_index.get_indexer(codes)
     rows = index.rows if index is not None else _merged_order(grids, grid_id, old, old_pos)
     kept = np.flatnonzero(old_pos >= 0)
-    kept = kept[_identical(old.geometries[old_pos[kept]], geoms[kept])]
+    same, equal = _identical(old, old_pos[kept], geoms[kept])
+    other = kept[equal]  # unchanged, but a new object
+    kept = kept[same | equal]
     is_changed = np.ones(len(grids), dtype=bool)
     is_changed[kept] = False
     changed = np.flatnonzero(is_changed)
@@ -171,7 +182,7 @@ def _new_grids(
             check_geometries(grids, source="new grids", id_field=grid_id, geom_types=_POLYGONAL)
     if index is None:
         merged = geoms.copy()
-        merged[kept] = old.geometries[old_pos[kept]]  # already prepared
+        merged[other] = old.geometries[old_pos[other]]  # equal and already prepared
         merged[changed] = planar(geoms[changed])
         index = GridIndex(
             codes=codes[rows],
@@ -285,10 +296,11 @@ def _locate_again(
 ) -> NDArray[np.int32]:
     """Locate the re-examined points among the new grids.
 
-    Candidates: the changed grids known to cover them (``pairs``: row, changed index) and the
-    unchanged grids covering them. The old raster names those without a search: a point in
-    a raster cell holding grid ``g`` is covered by ``g`` alone among the old grids, a point in
-    an empty cell by none; only points in border cells (or without a raster) are searched.
+    Candidates: the changed grids known to cover them (``pairs``: row, changed index; tested
+    already) and the unchanged grids covering them. The old raster names those without a
+    search or a test: a point in a raster cell holding grid ``g`` lies in the interior of
+    ``g`` and of no other old grid, a point in an empty cell in none; only points in border
+    cells (or without a raster) are searched and tested.
     """
     pair_row, pair_box = pairs
     point_i: list[NDArray[np.intp]] = [np.searchsorted(rows, pair_row)]
@@ -305,6 +317,7 @@ def _locate_again(
         grid_pos.append(remap[value[single]])
         shapes.append(old.geometries[value[single]])
         search = np.flatnonzero(value == BORDER)
+    known = sum(part.size for part in point_i)
     p, t = old.tree.query(shapely.points(rx[search], ry[search]))
     keep = remap[t] >= 0
     point_i.append(search[p[keep]])
@@ -317,6 +330,7 @@ def _locate_again(
         np.concatenate(shapes),
         x=rx,
         y=ry,
+        known=known,
     )
 
 
@@ -383,25 +397,17 @@ def reassign_points(
     x, y = previous.x, previous.y
     outside_before = previous.unassigned["row"].to_numpy(dtype=np.intp)
     old_changed = np.flatnonzero(remap[:-1] == -2)
-    boxes = np.vstack(
-        [shapely.bounds(old.geometries[old_changed]), shapely.bounds(new.geometries[changed])]
-    )
-    if len(boxes):
-        row, box = _rows_in_boxes(_buckets(previous), boxes)
+    if old_changed.size or changed.size:
+        buckets = _buckets(previous)
+        slot, _ = _slots_in_boxes(buckets, shapely.bounds(old.geometries[old_changed]))
+        row = buckets.order[slot]
         lost = row[remap[before[row]] == -2]  # their old grid changed or went
-        # Pairs (point, new shape) with the point in the shape's box, then in the shape.
-        box -= old_changed.size
-        row, box = row[box >= 0], box[box >= 0]
-        bounds = boxes[old_changed.size :][box]
-        in_box = (
-            (x[row] >= bounds[:, 0])
-            & (x[row] <= bounds[:, 2])
-            & (y[row] >= bounds[:, 1])
-            & (y[row] <= bounds[:, 3])
-        )
-        row, box = row[in_box], box[in_box]
-        covered = shapely.intersects_xy(new.geometries[changed[box]], x[row], y[row])
-        row, box = row[covered], box[covered]
+        # Pairs (point, new shape) with the point in the shape's buckets, then in the shape
+        # (the prepared test rejects points outside the shape's box first, at little cost).
+        slot, box = _slots_in_boxes(buckets, shapely.bounds(new.geometries[changed]))
+        shapes = new.geometries[changed[box]]
+        covered = shapely.intersects_xy(shapes, buckets.xs[slot], buckets.ys[slot])
+        row, box = buckets.order[slot[covered]], box[covered]
         rows = _distinct(np.concatenate([lost, row, outside_before]))
     else:
         rows = outside_before
