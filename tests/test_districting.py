@@ -13,13 +13,14 @@ from gis_grid.codes import grid_codes
 from gis_grid.districting import (
     DistrictingError,
     InfeasibleError,
+    draw_from_units,
     draw_grids,
     natural_lines,
     plan_quality,
     propose_counts,
     rebalance,
 )
-from gis_grid.errors import CRSError
+from gis_grid.errors import CRSError, DataFileError
 from gis_grid.io import read_layer
 from tests.conftest import SAMPLE_DATA
 
@@ -243,3 +244,50 @@ def test_propose_counts() -> None:
     assert table.loc["511703109201", "feasible"]
     assert not table.loc["511703109202", "feasible"]  # 480 people < 900
     assert "below the floor" in table.loc["511703109202", "detail"]
+
+
+def _squares(nx: int = 8, ny: int = 6, side: float = 100.0) -> gpd.GeoDataFrame:
+    """Hand-made units: an nx x ny lattice of squares, two villages (west and east halves)."""
+    ix, iy = np.meshgrid(np.arange(nx), np.arange(ny))
+    ix, iy = ix.ravel(), iy.ravel()
+    boxes = shapely.box(X0 + ix * side, Y0 + iy * side, X0 + (ix + 1) * side, Y0 + (iy + 1) * side)
+    people = 10 + (ix * 7 + iy * 3) % 11  # uneven: 10-20 people per unit
+    village = np.where(ix < nx // 2, "511703109201", "511703109202")
+    return gpd.GeoDataFrame(
+        {"pop": people, "vill": village}, geometry=boxes, crs=4545, index=np.arange(100, 148)
+    )
+
+
+def test_draw_from_units_nested_balanced_contiguous() -> None:
+    units = _squares()
+    plan = draw_from_units(units, weight="pop", n_grids=6, tolerance=0.1, village="vill")
+    assert plan.ok, plan.issues
+    grids = plan.grids
+    assert len(grids) == 6
+    assert (grids.geom_type == "Polygon").all()
+    assert plan.max_dev_pct <= 10
+    assignment = plan.assignment
+    assert assignment is not None
+    assert assignment.index.equals(units.index)
+    # Nesting: every grid lies in one village and carries its code.
+    for code, rows in units.groupby(assignment):
+        assert rows["vill"].nunique() == 1
+        assert str(code).startswith(rows["vill"].iloc[0])
+    loads = units.groupby(assignment)["pop"].sum()
+    assert loads.sum() == units["pop"].sum()
+    assert (grids.set_index("grid_code")["load"] == loads).all()
+    projected = grids.to_crs(4545).geometry.to_numpy()
+    assert shapely.coverage_is_valid(projected)
+    assert shapely.union_all(projected).area == pytest.approx(800 * 600, rel=1e-6)
+
+
+def test_draw_from_units_refuses_overlaps_and_bad_weights() -> None:
+    units = _squares()
+    with pytest.raises(DataFileError, match="weight"):
+        draw_from_units(units, weight="people", n_grids=4)
+    overlapping = units.copy()
+    overlapping.loc[100, "geometry"] = shapely.box(X0, Y0, X0 + 150, Y0 + 100)
+    with pytest.raises(DistrictingError, match="clean coverage"):
+        draw_from_units(overlapping, weight="pop", n_grids=4)
+    with pytest.raises(InfeasibleError):
+        draw_from_units(units, weight="pop", target=10_000, tolerance=0.05)

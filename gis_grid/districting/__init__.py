@@ -7,7 +7,8 @@ with METIS (cuts along lines are cheap, rivers and ridges are not straddled when
 alternative exists), moves blocks across shared borders until every grid is within the band,
 and dissolves the blocks into a clean coverage with standard grid codes. :func:`plan_quality`
 measures any plan, drawn or hand-made; :func:`rebalance` and :func:`propose_counts` are the
-planner's controls.
+planner's controls. :func:`draw_from_units` draws from given polygon units (census blocks)
+with the same partition machinery.
 
 Examples
 --------
@@ -27,6 +28,7 @@ from gis_grid.districting._inputs import (
     natural_lines,
 )
 from gis_grid.districting._quality import QualityReport, plan_quality
+from gis_grid.districting._units import draw_from_units
 
 __all__ = [
     "BARRIER_KINDS",
@@ -34,6 +36,7 @@ __all__ = [
     "InfeasibleError",
     "Plan",
     "QualityReport",
+    "draw_from_units",
     "draw_grids",
     "natural_lines",
     "plan_quality",

@@ -96,7 +96,10 @@ def _seeds(
 def _segments(
     faces: NDArray[np.object_],
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.intp]]:
-    rings, owner = shapely.get_rings(faces, return_index=True)
+    # get_rings ignores multi-polygons: take their parts first (given units may be multipart).
+    parts, part_owner = shapely.get_parts(faces, return_index=True)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    owner = part_owner[ring_part]
     coords, ring = shapely.get_coordinates(rings, return_index=True)
     same = ring[:-1] == ring[1:]
     return coords[:-1][same], coords[1:][same], owner[ring[:-1][same]]
@@ -225,16 +228,6 @@ def build_units(
         pts, hit = shapely.STRtree(cut_geoms).query(inner, predicate="within")
         face_cut[pts] = hit
     edges = face_edges(faces, guides, barriers)
-    area = shapely.area(faces)
-    typical = shapely.area(villages) / np.maximum(blocks, 1)
-    small = area < _SLIVER_SHARE * typical[face_village]
-    group = face_village * (len(cut_geoms) + 1) + face_cut + 1
-    face_unit = _merge_slivers(area, small, edges, group)
-    n = int(face_unit.max()) + 1
-    unit_village = np.zeros(n, dtype=np.intp)
-    unit_village[face_unit] = face_village
-    unit_cut = np.full(n, -1, dtype=np.intp)
-    unit_cut[face_unit] = face_cut
     # Households: the face covering each point (a point on a shared edge takes the first).
     tree = shapely.STRtree(faces)
     pts, hit = tree.query(shapely.points(xy), predicate="intersects")
@@ -243,6 +236,23 @@ def build_units(
     lost = np.flatnonzero(point_face < 0)
     if lost.size:  # within the 1 cm snapping of the village edge
         point_face[lost] = tree.query_nearest(shapely.points(xy[lost]), all_matches=False)[1]
+    area = shapely.area(faces)
+    typical = shapely.area(villages) / np.maximum(blocks, 1)
+    # A sliver is small in area *and* in load: in a dense hamlet every Voronoi cell is far
+    # smaller than the village's typical block, and merging them would make one huge unit.
+    face_load = np.bincount(point_face, weights=load, minlength=len(faces))
+    village_load = np.bincount(point_village, weights=load, minlength=len(villages))
+    typical_load = village_load / np.maximum(blocks, 1)
+    small = (area < _SLIVER_SHARE * typical[face_village]) & (
+        face_load <= _SLIVER_SHARE * typical_load[face_village]
+    )
+    group = face_village * (len(cut_geoms) + 1) + face_cut + 1
+    face_unit = _merge_slivers(area, small, edges, group)
+    n = int(face_unit.max()) + 1
+    unit_village = np.zeros(n, dtype=np.intp)
+    unit_village[face_unit] = face_village
+    unit_cut = np.full(n, -1, dtype=np.intp)
+    unit_cut[face_unit] = face_cut
     point_unit = face_unit[point_face]
     unit_edges = edges.assign(a=face_unit[edges["a"]], b=face_unit[edges["b"]])
     ua, ub = unit_edges["a"].to_numpy(), unit_edges["b"].to_numpy()

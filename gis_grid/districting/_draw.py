@@ -48,6 +48,10 @@ class Plan:
         The balanced quantity and the band's relative half-width.
     seconds
         Wall time of the drawing.
+    moves
+        For :func:`rebalance`: the blocks that moved.
+    assignment
+        For :func:`draw_from_units`: the ``grid_code`` of each unit (indexed like the units).
     """
 
     grids: gpd.GeoDataFrame
@@ -56,6 +60,7 @@ class Plan:
     tolerance: float
     seconds: float = 0.0
     moves: pd.DataFrame | None = field(default=None)
+    assignment: pd.Series | None = field(default=None)
 
     @property
     def ok(self) -> bool:

@@ -36,6 +36,8 @@ GUIDE_COST = 0.2
 BARRIER_COST = 0.02
 #: Weight of the cut (relative to the grid perimeter) against squared deviation when polishing.
 _POLISH_ALPHA = 0.02
+#: Candidate moves tried (best first) before giving up on a step: most fail on contiguity.
+_TRIES = 60
 
 
 def count_range(load: float, low: float, high: float) -> tuple[int, int]:
@@ -70,6 +72,32 @@ def _regions(
     return np.asarray(connected_components(graph, directed=False)[1], dtype=np.intp)
 
 
+def _merge_region(
+    region: NDArray[np.intp],
+    worst: int,
+    *,
+    a: NDArray[np.intp],
+    b: NDArray[np.intp],
+    length: NDArray[np.float64],
+    rload: NDArray[np.float64],
+) -> NDArray[np.intp]:
+    """Merge region ``worst`` into the neighbouring region it shares most border with."""
+    ra, rb = region[a], region[b]
+    from_worst = np.concatenate([rb[ra == worst], ra[rb == worst]])
+    from_worst_len = np.concatenate([length[ra == worst], length[rb == worst]])
+    other_side = from_worst != worst
+    near = np.bincount(
+        from_worst[other_side], weights=from_worst_len[other_side], minlength=len(rload)
+    )
+    if near.max(initial=0) > 0:
+        other = int(np.argmax(near))
+    else:  # an island: the heaviest other region
+        other = int(np.argmax(np.where(np.arange(len(rload)) == worst, -1, rload)))
+    region = region.copy()
+    region[region == worst] = other
+    return region
+
+
 def _allocate(
     region: NDArray[np.intp],
     load: NDArray[np.float64],
@@ -88,7 +116,7 @@ def _allocate(
         labels, region = np.unique(region, return_inverse=True)
         region = region.ravel()
         r = len(labels)
-        rload = np.bincount(region, weights=load, minlength=r)
+        rload = np.bincount(region, weights=load, minlength=r).astype(float)
         ranges = np.array([count_range(w, low, high) for w in rload]).reshape(-1, 2)
         bad = ranges[:, 0] > ranges[:, 1]
         if r > 1 and not bad.any() and ranges[:, 0].sum() <= k <= ranges[:, 1].sum():
@@ -102,20 +130,10 @@ def _allocate(
             return region, counts
         if r == 1:
             return region, np.array([k], dtype=np.int64)
-        ra, rb = region[a], region[b]
-        cross = ra != rb
-        pairs = pd.DataFrame({"x": ra[cross], "y": rb[cross], "len": length[cross]})
-        pairs = pd.concat([pairs, pairs.rename(columns={"x": "y", "y": "x"})])
         # Merge the lightest offending region (or, if counts cannot sum to k, the lightest).
         pick = np.flatnonzero(bad)
         worst = int(pick[np.argmin(rload[pick])]) if pick.size else int(np.argmin(rload))
-        near = pairs[pairs["x"] == worst].groupby("y")["len"].sum()
-        other = (
-            int(near.index.to_numpy()[near.to_numpy().argmax()])
-            if len(near)
-            else int(np.argmax(np.where(np.arange(r) == worst, -1, rload)))
-        )
-        region[region == worst] = other
+        region = _merge_region(region, worst, a=a, b=b, length=length, rload=rload)
     return np.zeros_like(region), np.array([k], dtype=np.int64)
 
 
@@ -225,6 +243,25 @@ def _excess(w: NDArray[np.float64], low: float, high: float) -> NDArray[np.float
     return np.maximum(w - high, 0) + np.maximum(low - w, 0)
 
 
+def _candidates(
+    part: NDArray[np.intp],
+    src: NDArray[np.intp],
+    dst: NDArray[np.intp],
+    ecost: NDArray[np.float64],
+    k: int,
+) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.float64], NDArray[np.float64]]:
+    """Boundary moves ``u -> q``: the border ``u`` shares with ``q`` and with its own part."""
+    n = len(part)
+    q_of = part[dst]
+    same = part[src] == q_of
+    own = np.bincount(src[same], weights=ecost[same], minlength=n)
+    cross = ~same
+    key, inverse = np.unique(src[cross] * k + q_of[cross], return_inverse=True)
+    to_q = np.bincount(inverse.ravel(), weights=ecost[cross], minlength=len(key)).astype(float)
+    u = (key // k).astype(np.intp)
+    return u, (key % k).astype(np.intp), to_q, own[u].astype(float)
+
+
 def refine(
     part: NDArray[np.intp],
     load: NDArray[np.float64],
@@ -239,7 +276,14 @@ def refine(
     fixed: NDArray[np.bool_] | None = None,
     max_moves: int | None = None,
 ) -> NDArray[np.intp]:
-    """Move boundary units between neighbouring parts (see module docstring)."""
+    """Move boundary units between neighbouring parts (see module docstring).
+
+    While a part is outside the band and no single move reduces the excess (every neighbour
+    of a short part is itself near the floor), load is first spread from heavier to lighter
+    neighbouring parts (moves that lower the squared deviation and never raise the excess), so
+    that a chain of moves reaches the short part. Each move lowers (excess, squared deviation)
+    lexicographically, so the loop cannot cycle.
+    """
     part = part.copy()
     n = len(part)
     k = int(part.max()) + 1 if n else 0
@@ -257,15 +301,10 @@ def refine(
         fix_band = bool(_excess(pw, low, high).sum() > 1e-9)
         if not fix_band and not polish:
             break
-        # Border each unit shares with each part, for the cut change of a move.
-        shared = pd.DataFrame({"u": src, "q": part[dst], "c": ecost}).groupby(["u", "q"])["c"].sum()
-        cand = shared.reset_index()
-        u = cand["u"].to_numpy()
-        q = cand["q"].to_numpy()
+        u, q, to_q, own = _candidates(part, src, dst, ecost, k)
         p = part[u]
-        keep = (p != q) & ~frozen[u]
-        u, q, p, to_q = u[keep], q[keep], p[keep], cand["c"].to_numpy()[keep]
-        own = shared.reindex(pd.MultiIndex.from_arrays([u, p])).fillna(0).to_numpy()
+        keep = ~frozen[u]
+        u, q, p, to_q, own = u[keep], q[keep], p[keep], to_q[keep], own[keep]
         wu = load[u]
         d_excess = (
             _excess(pw[p] - wu, low, high)
@@ -280,21 +319,27 @@ def refine(
             - (pw[p] - target) ** 2
             - (pw[q] - target) ** 2
         ) / target**2
+        tiers: list[NDArray[np.intp]] = []
         if fix_band:
-            ok = d_excess < -1e-9
-            order = np.lexsort((d_cut[ok], np.round(d_excess[ok], 6)))
+            ok = np.flatnonzero(d_excess < -1e-9)
+            tiers.append(ok[np.lexsort((d_cut[ok], np.round(d_excess[ok], 6)))])
+            spread = np.flatnonzero((d_excess <= 1e-9) & (d_dev < -1e-9))
+            tiers.append(spread[np.argsort(d_dev[spread], kind="stable")])
         else:
             score = d_dev + _POLISH_ALPHA * d_cut / perimeter
-            ok = (d_excess <= 1e-9) & (score < -1e-6)
-            order = np.argsort(score[ok], kind="stable")
+            ok = np.flatnonzero((d_excess <= 1e-9) & (score < -1e-6))
+            tiers.append(ok[np.argsort(score[ok], kind="stable")])
         moved = False
-        for i in np.flatnonzero(ok)[order][:40]:
-            unit, src_part = int(u[i]), int(p[i])
-            if _connected_without(unit, np.flatnonzero(part == src_part), graph):
-                part[unit] = q[i]
-                pw[src_part] -= load[unit]
-                pw[q[i]] += load[unit]
-                moved = True
+        for order in tiers:
+            for i in order[:_TRIES].tolist():
+                unit, src_part = int(u[i]), int(p[i])
+                if _connected_without(unit, np.flatnonzero(part == src_part), graph):
+                    part[unit] = q[i]
+                    pw[src_part] -= load[unit]
+                    pw[q[i]] += load[unit]
+                    moved = True
+                    break
+            if moved:
                 break
         if not moved:
             break
@@ -321,6 +366,53 @@ def partition_village(
     region, counts = _allocate(
         _regions(n, a, b, barrier), load, a, b, length, k=k, target=target, low=low, high=high
     )
+    # A region whose grids could be balanced on paper may still fail (its mean load close to
+    # the band's edge, units too coarse to fine-tune): then merge it across its barrier.
+    for _ in range(len(counts)):
+        part = _split(
+            region,
+            counts,
+            load,
+            a=a,
+            b=b,
+            length=length,
+            cost=cost,
+            target=target,
+            low=low,
+            high=high,
+            seed=seed,
+        )
+        pw = np.bincount(part, weights=load).astype(float)
+        bad = np.flatnonzero(_excess(pw, low, high) > 1e-9)
+        if not bad.size or len(counts) <= 1:
+            break
+        worst = bad[np.argmax(_excess(pw[bad], low, high))]
+        rload = np.bincount(region, weights=load, minlength=len(counts)).astype(float)
+        region = _merge_region(
+            region, int(region[part == worst][0]), a=a, b=b, length=length, rload=rload
+        )
+        region, counts = _allocate(
+            region, load, a, b, length, k=k, target=target, low=low, high=high
+        )
+    return part
+
+
+def _split(
+    region: NDArray[np.intp],
+    counts: NDArray[np.int64],
+    load: NDArray[np.float64],
+    *,
+    a: NDArray[np.intp],
+    b: NDArray[np.intp],
+    length: NDArray[np.float64],
+    cost: NDArray[np.float64],
+    target: float,
+    low: float,
+    high: float,
+    seed: int,
+) -> NDArray[np.intp]:
+    """METIS per region, then contiguity, balance moves and polish inside regions."""
+    n = len(load)
     part = np.zeros(n, dtype=np.intp)
     offset = 0
     for r, kr in enumerate(counts):
