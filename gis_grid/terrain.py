@@ -10,8 +10,8 @@ crests and spurs and ends on the peaks, so cells whose inverted-flow accumulatio
 ``ridge_km2`` lie on ridges. Both are vectorised into lines running
 from confluence to confluence and returned in CGCS2000 (EPSG:4490).
 
-The D8/accumulation code is a clean version of ``scripts/sample_data/terrain.py`` (the library
-never imports from ``scripts``).
+The sample data generator (``scripts/sample_data/settle.py``) derives its streams with these
+same functions (the library never imports from ``scripts``).
 
 Examples
 --------

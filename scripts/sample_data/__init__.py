@@ -10,8 +10,8 @@ Modules, in the order the pipeline uses them:
 
 ``sources``   read and convert the real data (GCJ-02 -> CGCS2000), build the town polygons
 ``raster``    the working raster of a town, cost graphs, region growing and clean coverages
-``terrain``   DEM conditioning, D8 flow routing, flow accumulation, stream lines
-``settle``    village seeds, villages, hamlets, roads and households
+``settle``    village seeds, villages, hamlets, roads and households; streams from the DEM
+              (D8 routing and flow accumulation of ``gis_grid.terrain``)
 ``grids``     the initial grid plan of every village, coded by ``gis_grid.codes.grid_codes``
 ``people``    residents with GB 11643 ID numbers, and one grid member per grid
 ``events``    pollution discharge points, hazards, task types and incidents

@@ -30,6 +30,7 @@ from pyproj import CRS
 from scipy import ndimage
 from scipy.cluster.vq import kmeans2
 
+from gis_grid.terrain import d8_receivers, fill_depressions, flow_accumulation, stream_lines
 from scripts.sample_data import HOUSEHOLD_SIZE_P, TARGET_DENSITY, WORK_EPSG
 from scripts.sample_data.raster import (
     Frame,
@@ -41,12 +42,6 @@ from scripts.sample_data.raster import (
     regions_to_polygons,
 )
 from scripts.sample_data.sources import Sources, read_dem_window
-from scripts.sample_data.terrain import (
-    d8_receivers,
-    fill_depressions,
-    flow_accumulation,
-    stream_lines,
-)
 
 __all__ = ["Town", "build_town"]
 
