@@ -14,7 +14,7 @@ import datetime as dt
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Annotated, NoReturn
+from typing import Annotated, NoReturn, TypedDict
 
 import sqlalchemy as sa
 from fastapi import Depends, Path, Query, Request
@@ -30,6 +30,8 @@ from gis_grid.errors import CoordinateError
 
 __all__ = [
     "CHINA_TIME",
+    "AreaArgs",
+    "AreaDep",
     "AsOfDep",
     "BBoxDep",
     "ConnectionDep",
@@ -42,6 +44,8 @@ __all__ = [
     "LonLat",
     "LookupPointDep",
     "OffsetDep",
+    "PlaceArgs",
+    "PlacesDep",
     "ReportedRangeDep",
     "SettingsDep",
     "TimeRange",
@@ -367,6 +371,44 @@ def get_household_filter(
 
 
 HouseholdFilterDep = Annotated[str | None, Depends(get_household_filter)]
+
+
+# --- the place filters shared by the list endpoints -----------------------------------------
+
+
+class PlaceArgs(TypedDict):
+    """The checked ``town``/``village``/``grid`` filters, as the ``*_page`` queries take them."""
+
+    town: str | None
+    village: str | None
+    grid: str | None
+
+
+class AreaArgs(PlaceArgs):
+    """The place filters and the ``bbox`` of a list of features."""
+
+    bbox: crud.BBox | None
+
+
+def get_places(town: TownFilterDep, village: VillageFilterDep, grid: GridFilterDep) -> PlaceArgs:
+    """Gather ``town``, ``village`` and ``grid`` (each checked, 404 naming it if unknown).
+
+    A route takes them as one parameter and passes them on as keywords,
+    ``queries.member_page(conn, **places)``; the query parameters and their documentation
+    stay those of the three filters.
+    """
+    return PlaceArgs(town=town.code if town else None, village=village, grid=grid)
+
+
+PlacesDep = Annotated[PlaceArgs, Depends(get_places)]
+
+
+def get_area(places: PlacesDep, bbox: BBoxDep) -> AreaArgs:
+    """Gather the place filters and ``bbox`` (422 naming it when malformed)."""
+    return AreaArgs(**places, bbox=bbox)
+
+
+AreaDep = Annotated[AreaArgs, Depends(get_area)]
 
 
 # --- a point ----------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from api.crud import GEOJSON_DIGITS, BBox, area_km2_sql
 from gis_grid.db.models import NaturalLineKind
 from gis_grid.errors import NotFoundError
 from gis_grid.lines import class_label_sql
+from gis_grid.queries import Where
 
 __all__ = [
     "LAYER_SPECS",
@@ -72,6 +73,37 @@ class LayerSpec:
     order_sql: str = "t.id"
 
 
+#: A village-coded row's town: the first 9 digits of its 12-digit village code.
+_IN_TOWN = "left(t.village_code, 9) = :town"
+
+
+def _area_layer(
+    name: str,
+    title: str,
+    from_sql: str,
+    properties: tuple[tuple[str, str], ...],
+    *,
+    town_sql: str,
+    where_sql: str = "TRUE",
+) -> LayerSpec:
+    """Describe a layer of areas (towns, villages, grids), keyed and ordered by code.
+
+    Its table is the one ``from_sql`` starts with.
+    """
+    return LayerSpec(
+        name=name,
+        title=title,
+        geometry_type="MultiPolygon",
+        table=from_sql.split(maxsplit=1)[0],
+        from_sql=from_sql,
+        properties=properties,
+        town_sql=town_sql,
+        where_sql=where_sql,
+        id_sql="t.code",
+        order_sql="t.code",
+    )
+
+
 def _point_layer(
     name: str, title: str, table: str, extra: tuple[tuple[str, str], ...]
 ) -> LayerSpec:
@@ -88,7 +120,7 @@ def _point_layer(
             ("village", "v.name"),
             ("grid_code", "t.grid_code"),
         ),
-        town_sql="left(t.village_code, 9) = :town",
+        town_sql=_IN_TOWN,
     )
 
 
@@ -128,29 +160,23 @@ _GRID_COUNTS = (
 LAYER_SPECS: dict[str, LayerSpec] = {
     spec.name: spec
     for spec in (
-        LayerSpec(
-            name="towns",
-            title="镇（街道）",
-            geometry_type="MultiPolygon",
-            table="towns",
-            from_sql="towns t",
-            properties=(
+        _area_layer(
+            "towns",
+            "镇（街道）",
+            "towns t",
+            (
                 ("code", "t.code"),
                 ("name", "t.name"),
                 ("villages", "(SELECT count(*) FROM villages v WHERE v.town_code = t.code)"),
                 ("area_km2", f"round(({area_km2_sql('t.geom')})::numeric, 3)"),
             ),
             town_sql="t.code = :town",
-            id_sql="t.code",
-            order_sql="t.code",
         ),
-        LayerSpec(
-            name="villages",
-            title="村（社区）",
-            geometry_type="MultiPolygon",
-            table="villages",
-            from_sql="villages t JOIN towns tw ON tw.code = t.town_code",
-            properties=(
+        _area_layer(
+            "villages",
+            "村（社区）",
+            "villages t JOIN towns tw ON tw.code = t.town_code",
+            (
                 ("code", "t.code"),
                 ("name", "t.name"),
                 ("kind", "t.kind::text"),
@@ -158,16 +184,12 @@ LAYER_SPECS: dict[str, LayerSpec] = {
                 ("town", "tw.name"),
             ),
             town_sql="t.town_code = :town",
-            id_sql="t.code",
-            order_sql="t.code",
         ),
-        LayerSpec(
-            name="grids",
-            title="网格（现行）",
-            geometry_type="MultiPolygon",
-            table="grids",
-            from_sql=f"grids t JOIN villages v ON v.code = t.village_code {_GRID_COUNTS}",
-            properties=(
+        _area_layer(
+            "grids",
+            "网格（现行）",
+            f"grids t JOIN villages v ON v.code = t.village_code {_GRID_COUNTS}",
+            (
                 ("code", "t.code"),
                 ("name", "t.name"),
                 ("village_code", "t.village_code"),
@@ -177,10 +199,8 @@ LAYER_SPECS: dict[str, LayerSpec] = {
                 ("households", "hc.households"),
                 ("people", "hc.people"),
             ),
-            town_sql="left(t.village_code, 9) = :town",
+            town_sql=_IN_TOWN,
             where_sql="t.valid_to IS NULL",
-            id_sql="t.code",
-            order_sql="t.code",
         ),
         LayerSpec(
             name="households",
@@ -196,7 +216,7 @@ LAYER_SPECS: dict[str, LayerSpec] = {
                 ("grid_code", "t.grid_code"),
                 ("people", "t.people"),
             ),
-            town_sql="left(t.village_code, 9) = :town",
+            town_sql=_IN_TOWN,
         ),
         _point_layer(
             "pollution", "污染排放点", "pollution_points", (("name", "t.name"), ("kind", "t.kind"))
@@ -228,7 +248,7 @@ LAYER_SPECS: dict[str, LayerSpec] = {
                 ("village", "v.name"),
                 ("grid_code", "t.grid_code"),
             ),
-            town_sql="left(t.village_code, 9) = :town",
+            town_sql=_IN_TOWN,
         ),
         # Natural lines, one table filtered by kind (offered once the schema has it, 0002).
         _line_layer("rivers", "河流", NaturalLineKind.RIVER),
@@ -282,15 +302,8 @@ def get_layer_spec(conn: Connection, name: str) -> LayerSpec:
 
 
 def _filters(spec: LayerSpec, town: str | None, bbox: BBox | None) -> tuple[str, dict[str, Any]]:
-    clauses = [spec.where_sql]
-    params: dict[str, Any] = {}
-    if town is not None:
-        clauses.append(spec.town_sql)
-        params["town"] = town
-    if bbox is not None:
-        clauses.append("ST_Intersects(t.geom, ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4490))")
-        params.update(minx=bbox.minx, miny=bbox.miny, maxx=bbox.maxx, maxy=bbox.maxy)
-    return " AND ".join(f"({c})" for c in clauses), params
+    where = Where().add(spec.where_sql).given(spec.town_sql, town=town).bbox(bbox)
+    return where.sql, where.params
 
 
 @dataclass(frozen=True)

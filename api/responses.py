@@ -7,7 +7,7 @@ filter of the request.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request, Response
 from pydantic import BaseModel
@@ -22,6 +22,7 @@ __all__ = [
     "feature_response",
     "geojson_doc",
     "list_links",
+    "list_response",
     "page_links",
     "page_response",
 ]
@@ -75,6 +76,23 @@ def list_links(request: Request, page: Page[Any]) -> list[LinkPublic]:
         media_type=JSON_MEDIA_TYPE,
     )
     return [LinkPublic.model_validate(link) for link in links]
+
+
+ListT = TypeVar("ListT", bound=BaseModel)
+
+
+def list_response(
+    request: Request, page: Page[Any], model: type[ListT], item: type[BaseModel]
+) -> ListT:
+    """Answer with a page of JSON records: ``model(data=..., count=..., links=...)``.
+
+    Each record of ``page`` is validated as ``item``; ``count`` is the number matched.
+    """
+    return model(
+        data=[item.model_validate(record) for record in page.items],
+        count=page.number_matched,
+        links=list_links(request, page),
+    )
 
 
 def page_response(request: Request, page: FeaturePage) -> Response:

@@ -12,18 +12,15 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from api.deps import (
-    BBoxDep,
+    AreaDep,
     ConnectionDep,
-    GridFilterDep,
     LimitDep,
     OffsetDep,
     ReportedRangeDep,
-    TownFilterDep,
-    VillageFilterDep,
     check_choice,
 )
 from api.errors import error_responses
-from api.responses import feature_response, geojson_doc, list_links, page_response
+from api.responses import feature_response, geojson_doc, list_response, page_response
 from api.schemas import (
     HazardPublic,
     HazardsPublic,
@@ -59,10 +56,7 @@ def read_pollution_points(
     request: Request,
     conn: ConnectionDep,
     kind: Annotated[str | None, _type_query("kind (sewage, livestock, factory ...)")] = None,
-    town: TownFilterDep,
-    village: VillageFilterDep,
-    grid: GridFilterDep,
-    bbox: BBoxDep,
+    area: AreaDep,
     limit: LimitDep = 100,
     offset: OffsetDep = 0,
 ) -> Response:
@@ -70,10 +64,7 @@ def read_pollution_points(
     page = queries.pollution_page(
         conn,
         kind=check_choice("type", kind, queries.pollution_kinds(conn)),
-        town=town.code if town else None,
-        village=village,
-        grid=grid,
-        bbox=bbox,
+        **area,
         limit=limit,
         offset=offset,
     )
@@ -106,10 +97,7 @@ def read_hazards(
     min_level: Annotated[
         int | None, Query(ge=1, le=4, description="Only hazards of at least this level")
     ] = None,
-    town: TownFilterDep,
-    village: VillageFilterDep,
-    grid: GridFilterDep,
-    bbox: BBoxDep,
+    area: AreaDep,
     limit: LimitDep = 100,
     offset: OffsetDep = 0,
 ) -> Response:
@@ -118,10 +106,7 @@ def read_hazards(
         conn,
         kind=check_choice("type", kind, queries.hazard_kinds(conn)),
         min_level=min_level,
-        town=town.code if town else None,
-        village=village,
-        grid=grid,
-        bbox=bbox,
+        **area,
         limit=limit,
         offset=offset,
     )
@@ -159,10 +144,7 @@ def read_incidents(
         bool | None,
         Query(description="true: deadline passed and not closed; false: the others"),
     ] = None,
-    town: TownFilterDep,
-    village: VillageFilterDep,
-    grid: GridFilterDep,
-    bbox: BBoxDep,
+    area: AreaDep,
     limit: LimitDep = 100,
     offset: OffsetDep = 0,
 ) -> Response:
@@ -174,10 +156,7 @@ def read_incidents(
         reported_from=reported.start,
         reported_to=reported.end,
         overdue=overdue,
-        town=town.code if town else None,
-        village=village,
-        grid=grid,
-        bbox=bbox,
+        **area,
         limit=limit,
         offset=offset,
     )
@@ -222,11 +201,7 @@ def read_task_types(
         limit=limit,
         offset=offset,
     )
-    return TaskTypesPublic(
-        data=[TaskTypePublic.model_validate(t) for t in page.items],
-        count=page.number_matched,
-        links=list_links(request, page),
-    )
+    return list_response(request, page, TaskTypesPublic, TaskTypePublic)
 
 
 @router.get(

@@ -12,17 +12,15 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from api.deps import (
-    BBoxDep,
+    AreaDep,
     ConnectionDep,
-    GridFilterDep,
     HouseholdFilterDep,
     LimitDep,
     OffsetDep,
-    TownFilterDep,
-    VillageFilterDep,
+    PlacesDep,
 )
 from api.errors import error_responses
-from api.responses import feature_response, geojson_doc, list_links, page_response
+from api.responses import feature_response, geojson_doc, list_response, page_response
 from api.schemas import (
     HouseholdPublic,
     HouseholdsPublic,
@@ -49,9 +47,7 @@ def read_members(
     *,
     request: Request,
     conn: ConnectionDep,
-    town: TownFilterDep,
-    village: VillageFilterDep,
-    grid: GridFilterDep,
+    places: PlacesDep,
     status: Annotated[
         MemberStatus | None, Query(description="Step of the selection workflow (article 7)")
     ] = None,
@@ -61,18 +57,12 @@ def read_members(
     """Grid members and candidates by code; phones masked, homes not shown."""
     page = queries.member_page(
         conn,
-        town=town.code if town else None,
-        village=village,
-        grid=grid,
+        **places,
         status=status.value if status else None,
         limit=limit,
         offset=offset,
     )
-    return MembersPublic(
-        data=[MemberPublic.model_validate(m) for m in page.items],
-        count=page.number_matched,
-        links=list_links(request, page),
-    )
+    return list_response(request, page, MembersPublic, MemberPublic)
 
 
 @router.get(
@@ -99,20 +89,14 @@ def read_households(
     *,
     request: Request,
     conn: ConnectionDep,
-    town: TownFilterDep,
-    village: VillageFilterDep,
-    grid: GridFilterDep,
-    bbox: BBoxDep,
+    area: AreaDep,
     limit: LimitDep = 100,
     offset: OffsetDep = 0,
 ) -> Response:
     """Households as points by code: place and size only (no address, no residents)."""
     page = queries.household_page(
         conn,
-        town=town.code if town else None,
-        village=village,
-        grid=grid,
-        bbox=bbox,
+        **area,
         limit=limit,
         offset=offset,
     )
@@ -145,9 +129,7 @@ def read_residents(
     request: Request,
     conn: ConnectionDep,
     household: HouseholdFilterDep,
-    town: TownFilterDep,
-    village: VillageFilterDep,
-    grid: GridFilterDep,
+    places: PlacesDep,
     limit: LimitDep = 100,
     offset: OffsetDep = 0,
 ) -> ResidentsPublic:
@@ -155,14 +137,8 @@ def read_residents(
     page = queries.resident_page(
         conn,
         household=household,
-        town=town.code if town else None,
-        village=village,
-        grid=grid,
+        **places,
         limit=limit,
         offset=offset,
     )
-    return ResidentsPublic(
-        data=[ResidentPublic.model_validate(r) for r in page.items],
-        count=page.number_matched,
-        links=list_links(request, page),
-    )
+    return list_response(request, page, ResidentsPublic, ResidentPublic)

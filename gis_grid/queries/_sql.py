@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gis_grid.errors import CoordinateError
+from gis_grid.errors import CoordinateError, NotFoundError
 
 __all__ = [
     "CLOSED_STATUSES",
@@ -27,8 +27,11 @@ __all__ = [
     "Page",
     "Where",
     "area_km2_sql",
+    "distinct_values",
     "feature_page",
     "features",
+    "one_feature",
+    "one_record",
     "parse_bbox",
     "record_page",
 ]
@@ -139,6 +142,18 @@ class Where:
         self.clauses.append(clause)
         self.params.update(params)
         return self
+
+    def given(self, clause: str, **params: Any) -> Where:
+        """Add a condition unless one of its parameters is ``None`` (an absent filter).
+
+        Examples
+        --------
+        >>> Where().given("t.kind = :kind", kind=None).given("t.level >= :lv", lv=2).sql
+        '(t.level >= :lv)'
+        """
+        if any(v is None for v in params.values()):
+            return self
+        return self.add(clause, **params)
 
     def bbox(self, bbox: BBox | None, geom: str = "t.geom") -> Where:
         """Add "``geom`` intersects ``bbox``" (GiST-indexed) unless ``bbox`` is ``None``."""
@@ -327,6 +342,54 @@ def features(conn: Connection, source: FeatureSource, where: Where) -> list[dict
     row = conn.execute(sa.text(_feature_sql(source, where, paged=False)), where.params).one()
     result: list[dict[str, Any]] = json.loads(row.features)
     return result
+
+
+def one_feature(
+    conn: Connection, source: FeatureSource, where: Where, *, missing: str
+) -> dict[str, Any]:
+    """Read the one feature matching ``where``; raise :class:`NotFoundError` (``missing``) if none.
+
+    ``missing`` should name what was asked for and where the caller can list what exists.
+    """
+    found = features(conn, source, where)
+    if not found:
+        raise NotFoundError(missing)
+    return found[0]
+
+
+def one_record(
+    conn: Connection,
+    select_sql: str,
+    convert: Callable[[Any], T],
+    *,
+    code: str,
+    missing: str,
+) -> T:
+    """Read the record ``t.code = code`` of a :func:`record_page` SELECT, or raise ``missing``.
+
+    Parameters
+    ----------
+    conn
+        Connection to the platform database.
+    select_sql
+        The SELECT with a ``{where}`` placeholder and ``:limit``/``:offset`` parameters.
+    convert
+        Turns the result row (a mapping) into a record.
+    code
+        The code looked up.
+    missing
+        Message of the :class:`NotFoundError` raised when there is no such record.
+    """
+    sql = select_sql.format(where="t.code = :code")
+    row = conn.execute(sa.text(sql), {"code": code, "limit": 1, "offset": 0}).mappings().first()
+    if row is None:
+        raise NotFoundError(missing)
+    return convert(row)
+
+
+def distinct_values(conn: Connection, sql: str) -> list[str]:
+    """Run a one-column SELECT and return its values as strings (e.g. the kinds stored)."""
+    return [str(v) for v in conn.execute(sa.text(sql)).scalars()]
 
 
 def record_page(

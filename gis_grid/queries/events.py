@@ -12,10 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gis_grid.errors import NotFoundError
 from gis_grid.privacy import redact_text
 from gis_grid.queries._sql import (
     CLOSED_STATUSES,
@@ -24,8 +22,10 @@ from gis_grid.queries._sql import (
     FeatureSource,
     Page,
     Where,
+    distinct_values,
     feature_page,
-    features,
+    one_feature,
+    one_record,
     record_page,
 )
 
@@ -101,25 +101,23 @@ INCIDENTS = FeatureSource(
 )
 
 
-def _distinct(conn: Connection, sql: str) -> list[str]:
-    return [str(v) for v in conn.execute(sa.text(sql)).scalars()]
-
-
 def pollution_kinds(conn: Connection) -> list[str]:
     """List the kinds of pollution point stored (the values ``kind`` filters accept)."""
-    return _distinct(
+    return distinct_values(
         conn, "SELECT DISTINCT kind FROM pollution_points WHERE kind IS NOT NULL ORDER BY 1"
     )
 
 
 def hazard_kinds(conn: Connection) -> list[str]:
     """List the kinds of hazard stored (the values ``kind`` filters accept)."""
-    return _distinct(conn, "SELECT DISTINCT kind FROM hazards WHERE kind IS NOT NULL ORDER BY 1")
+    return distinct_values(
+        conn, "SELECT DISTINCT kind FROM hazards WHERE kind IS NOT NULL ORDER BY 1"
+    )
 
 
 def task_type_codes(conn: Connection) -> list[str]:
     """List the codes of every task type (the values an incident ``type`` filter accepts)."""
-    return _distinct(conn, "SELECT code FROM task_types ORDER BY code")
+    return distinct_values(conn, "SELECT code FROM task_types ORDER BY code")
 
 
 def pollution_page(
@@ -151,8 +149,7 @@ def pollution_page(
     FeaturePage
     """
     where = Where().places(town=town, village=village, grid=grid).bbox(bbox)
-    if kind is not None:
-        where.add("t.kind = :kind", kind=kind)
+    where.given("t.kind = :kind", kind=kind)
     return feature_page(conn, POLLUTION_POINTS, where, limit=limit, offset=offset)
 
 
@@ -188,19 +185,16 @@ def hazard_page(
     FeaturePage
     """
     where = Where().places(town=town, village=village, grid=grid).bbox(bbox)
-    if kind is not None:
-        where.add("t.kind = :kind", kind=kind)
-    if min_level is not None:
-        where.add("t.level >= :min_level", min_level=min_level)
+    where.given("t.kind = :kind", kind=kind).given("t.level >= :min_level", min_level=min_level)
     return feature_page(conn, HAZARDS, where, limit=limit, offset=offset)
 
 
 def _one(conn: Connection, source: FeatureSource, what: str, code: str) -> dict[str, Any]:
-    found = features(conn, source, Where().add("t.code = :code", code=code))
-    if not found:
-        msg = f"{what} {code!r} not found; GET /api/v1/{source.name.replace('_', '-')} lists them"
-        raise NotFoundError(msg)
-    return found[0]
+    where = Where().add("t.code = :code", code=code)
+    listed_at = f"/api/v1/{source.name.replace('_', '-')}"
+    return one_feature(
+        conn, source, where, missing=f"{what} {code!r} not found; GET {listed_at} lists them"
+    )
 
 
 def get_pollution_point(conn: Connection, code: str) -> dict[str, Any]:
@@ -253,16 +247,12 @@ def incident_page(
     FeaturePage
     """
     where = Where().places(town=town, village=village, grid=grid).bbox(bbox)
-    if task_type is not None:
-        where.add("t.task_type_code = :task_type", task_type=task_type)
+    where.given("t.task_type_code = :task_type", task_type=task_type)
     if statuses:
         where.add("t.status::text = ANY(:statuses)", statuses=list(statuses))
-    if reported_from is not None:
-        where.add("t.reported_at >= :reported_from", reported_from=reported_from)
-    if reported_to is not None:
-        where.add("t.reported_at < :reported_to", reported_to=reported_to)
-    if overdue is not None:
-        where.add(f"coalesce({_OVERDUE}, false) = :overdue", overdue=overdue)
+    where.given("t.reported_at >= :reported_from", reported_from=reported_from)
+    where.given("t.reported_at < :reported_to", reported_to=reported_to)
+    where.given(f"coalesce({_OVERDUE}, false) = :overdue", overdue=overdue)
     return feature_page(conn, INCIDENTS, where, limit=limit, offset=offset)
 
 
@@ -274,12 +264,12 @@ def get_incident(conn: Connection, incident_id: int) -> dict[str, Any]:
     NotFoundError
         If there is no such incident; the message names the id.
     """
-    source = INCIDENTS.with_properties(("title", "t.title"))
-    found = features(conn, source, Where().add("t.id = :id", id=incident_id))
-    if not found:
-        msg = f"incident {incident_id} not found; GET /api/v1/incidents lists the incidents"
-        raise NotFoundError(msg)
-    feature = found[0]
+    feature = one_feature(
+        conn,
+        INCIDENTS.with_properties(("title", "t.title")),
+        Where().add("t.id = :id", id=incident_id),
+        missing=f"incident {incident_id} not found; GET /api/v1/incidents lists the incidents",
+    )
     feature["properties"]["title"] = redact_text(feature["properties"]["title"])
     return feature
 
@@ -348,9 +338,7 @@ def task_type_page(
     -------
     Page of TaskTypeRecord
     """
-    where = Where()
-    if approval_state is not None:
-        where.add("t.approval_state::text = :state", state=approval_state)
+    where = Where().given("t.approval_state::text = :state", state=approval_state)
     return record_page(
         conn, _TASK_TYPES_SQL, _TASK_TYPES_FROM, where, _task_type, limit=limit, offset=offset
     )
@@ -358,9 +346,10 @@ def task_type_page(
 
 def get_task_type(conn: Connection, code: str) -> TaskTypeRecord:
     """One task type by code; 404 naming the code if unknown."""
-    sql = _TASK_TYPES_SQL.format(where="t.code = :code")
-    row = conn.execute(sa.text(sql), {"code": code, "limit": 1, "offset": 0}).mappings().first()
-    if row is None:
-        msg = f"task type {code!r} not found; GET /api/v1/task-types lists them"
-        raise NotFoundError(msg)
-    return _task_type(row)
+    return one_record(
+        conn,
+        _TASK_TYPES_SQL,
+        _task_type,
+        code=code,
+        missing=f"task type {code!r} not found; GET /api/v1/task-types lists them",
+    )

@@ -24,6 +24,7 @@ from gis_grid.queries._sql import (
     Where,
     feature_page,
     features,
+    one_record,
     record_page,
 )
 
@@ -132,16 +133,14 @@ def member_page(
     -------
     Page of MemberRecord
     """
-    where = Where()
     # Members carry only a grid code; its first 12 (9) digits are the village (town) code.
-    if town is not None:
-        where.add("left(t.grid_code, 9) = :town", town=town)
-    if village is not None:
-        where.add("left(t.grid_code, 12) = :village", village=village)
-    if grid is not None:
-        where.add("t.grid_code = :grid", grid=grid)
-    if status is not None:
-        where.add("t.status::text = :status", status=status)
+    where = (
+        Where()
+        .given("left(t.grid_code, 9) = :town", town=town)
+        .given("left(t.grid_code, 12) = :village", village=village)
+        .given("t.grid_code = :grid", grid=grid)
+        .given("t.status::text = :status", status=status)
+    )
     return record_page(
         conn, _MEMBERS_SQL, _MEMBERS_FROM, where, _member, limit=limit, offset=offset
     )
@@ -155,12 +154,13 @@ def get_member(conn: Connection, code: str) -> MemberRecord:
     NotFoundError
         If there is no such member; the message names the code.
     """
-    sql = _MEMBERS_SQL.format(where="t.code = :code")
-    row = conn.execute(sa.text(sql), {"code": code, "limit": 1, "offset": 0}).mappings().first()
-    if row is None:
-        msg = f"member {code!r} not found; GET /api/v1/members lists the members"
-        raise NotFoundError(msg)
-    return _member(row)
+    return one_record(
+        conn,
+        _MEMBERS_SQL,
+        _member,
+        code=code,
+        missing=f"member {code!r} not found; GET /api/v1/members lists the members",
+    )
 
 
 # --- households -------------------------------------------------------------------------------
@@ -326,8 +326,7 @@ def resident_page(
     Page of ResidentRecord
     """
     where = Where().places(town=town, village=village, grid=grid)
-    if household is not None:
-        where.add("t.code = :household", household=household)
+    where.given("t.code = :household", household=household)
     return record_page(
         conn, _RESIDENTS_SQL, _RESIDENTS_FROM, where, _resident, limit=limit, offset=offset
     )
