@@ -461,3 +461,12 @@ def test_map_page_draws_the_line_overlays(client):
     zhaojia = client.get("/map", params={"town": "511703109"}).text
     assert "河流（" not in zhaojia and json.dumps("河流（")[1:-1] not in zhaojia  # no river there
     assert json.dumps("道路（合成）（130）")[1:-1] in zhaojia or "道路（合成）（130）" in zhaojia
+
+
+def test_root_redirects_to_the_map(client):
+    r = client.get("/", follow_redirects=False)
+    assert r.status_code == 307
+    assert r.headers["location"] == "/map"
+    page = client.get("/", follow_redirects=True)
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")

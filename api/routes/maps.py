@@ -8,7 +8,7 @@ from collections import OrderedDict
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from sqlalchemy.engine import Connection
 
 from api import layers
@@ -118,3 +118,9 @@ def overview_map(
 def favicon() -> FileResponse:
     """Serve the platform's icon (browsers ask for it on every page)."""
     return FileResponse(STATIC_DIR / "img" / "favicon.svg", media_type="image/svg+xml")
+
+
+@router.get("/", include_in_schema=False)
+def home() -> RedirectResponse:
+    """Send a visitor of the bare address to the overview map (the API docs link from there)."""
+    return RedirectResponse("/map", status_code=307)
