@@ -21,13 +21,18 @@ from api import vendor as api_vendor
 from api.errors import install_error_handlers
 from api.routes import (
     docs,
+    engine,
     events,
+    grid_edit,
     grids,
     health,
+    incident_workflow,
     layers,
     lookup,
     maps,
+    members,
     registries,
+    registry_edit,
     towns,
     villages,
 )
@@ -115,6 +120,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"name": "incidents", "description": "Incidents in the seven-step workflow"},
             {"name": "task types", "description": "Kinds of grid work and their admission"},
             {"name": "lookup", "description": "Which town, village, grid, member a point is in"},
+            {
+                "name": "engine",
+                "description": "Spatial engine: load balance, adjacency, AB posts, absence cover",
+            },
             {"name": "layers", "description": "Map layers as GeoJSON (non-personal data)"},
             {"name": "maps", "description": "HTML map pages"},
         ],
@@ -130,7 +139,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=maps_vendor.STATIC_DIR), name="static")
 
     v1 = APIRouter(prefix=API_PREFIX)
-    for module in (towns, villages, grids, registries, events, lookup, layers):
+    for module in (
+        towns,
+        villages,
+        grids,
+        grid_edit,
+        registries,
+        members,
+        registry_edit,
+        events,
+        incident_workflow,
+        engine,
+        lookup,
+        layers,
+    ):
         v1.include_router(module.router)
     app.include_router(health.router)
     app.include_router(v1)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Annotated, NoReturn, TypedDict
 
 import sqlalchemy as sa
-from fastapi import Depends, Path, Query, Request
+from fastapi import Depends, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.engine import Connection, Engine
 
@@ -30,6 +30,7 @@ from gis_grid.errors import CoordinateError
 
 __all__ = [
     "CHINA_TIME",
+    "ActorDep",
     "AreaArgs",
     "AreaDep",
     "AsOfDep",
@@ -53,9 +54,11 @@ __all__ = [
     "TownFilterDep",
     "VillageCode",
     "VillageFilterDep",
+    "WriteConnectionDep",
     "check_choice",
     "get_connection",
     "get_engine",
+    "get_write_connection",
     "parse_instant",
     "query_error",
 ]
@@ -84,6 +87,17 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
+def _connect(engine: Engine) -> Connection:
+    try:
+        return engine.connect()
+    except sa.exc.OperationalError as exc:
+        # Unreachable database: 503 through the error table, without the URL's password.
+        where = engine.url.render_as_string(hide_password=True)
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        msg = f"database unavailable ({where}): {reason}"
+        raise DatabaseError(msg) from exc
+
+
 def get_connection(engine: EngineDep) -> Iterator[Connection]:
     """Yield a pooled connection for one request, in a read-only transaction.
 
@@ -92,20 +106,48 @@ def get_connection(engine: EngineDep) -> Iterator[Connection]:
     sqlalchemy.engine.Connection
         Returned to the pool when the response is sent.
     """
-    try:
-        conn = engine.connect()
-    except sa.exc.OperationalError as exc:
-        # Unreachable database: 503 through the error table, without the URL's password.
-        where = engine.url.render_as_string(hide_password=True)
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-        msg = f"database unavailable ({where}): {reason}"
-        raise DatabaseError(msg) from exc
+    conn = _connect(engine)
     with conn:
         conn.exec_driver_sql("SET TRANSACTION READ ONLY")
         yield conn
 
 
+def get_write_connection(engine: EngineDep) -> Iterator[Connection]:
+    """Yield a connection in a read-write transaction, committed before the response is sent.
+
+    Declared with ``scope="function"`` (see :data:`WriteConnectionDep`): the commit runs when
+    the route function returns, so a client never sees a success whose commit then failed;
+    any exception in the route rolls the whole request back (nothing partial is stored).
+    """
+    conn = _connect(engine)
+    with conn, conn.begin():
+        yield conn
+
+
 ConnectionDep = Annotated[Connection, Depends(get_connection)]
+WriteConnectionDep = Annotated[Connection, Depends(get_write_connection, scope="function")]
+
+
+def get_actor(
+    x_actor: Annotated[
+        str,
+        Header(
+            min_length=1,
+            max_length=100,
+            pattern=r"^\S(.*\S)?$",
+            description=(
+                "Who makes the change (a member's code, or a centre user's name), recorded in "
+                "the history. The security layer replaces it with the logged-in account."
+            ),
+            examples=["centre:王主任"],
+        ),
+    ],
+) -> str:
+    """Return the caller's name for the audit trail of a change."""
+    return x_actor
+
+
+ActorDep = Annotated[str, Depends(get_actor)]
 
 
 def get_town(

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from api.schemas import ErrorPublic
 from gis_grid.db.engine import DatabaseError
 from gis_grid.errors import (
+    ConflictError,
     CoordinateError,
     CRSError,
     DataFileError,
@@ -24,6 +26,9 @@ from gis_grid.errors import (
     GeometryError,
     GridError,
     NotFoundError,
+    PreconditionFailedError,
+    PreconditionRequiredError,
+    RuleError,
 )
 
 __all__ = ["STATUS_BY_ERROR", "error_responses", "install_error_handlers", "status_for"]
@@ -34,6 +39,10 @@ logger = logging.getLogger(__name__)
 STATUS_BY_ERROR: dict[type[GridError], int] = {
     NotFoundError: 404,
     DuplicateCodeError: 409,
+    ConflictError: 409,
+    PreconditionFailedError: 412,
+    PreconditionRequiredError: 428,
+    RuleError: 422,
     CoordinateError: 422,
     CRSError: 422,
     GeometryError: 422,
@@ -63,16 +72,48 @@ async def _grid_error_handler(request: Request, exc: Exception) -> JSONResponse:
     status = status_for(exc)
     if status >= 500:
         logger.warning("%s %s: %s", request.method, request.url.path, exc)
+    body: dict[str, object] = {"detail": str(exc), "error": type(exc).__name__}
+    if exc.problems:
+        body["problems"] = exc.problems
     return JSONResponse(
-        {"detail": str(exc), "error": type(exc).__name__},
+        body,
         status_code=status,
         headers={"Retry-After": "30"} if status == 503 else None,
     )
 
 
+async def _refused_handler(request: Request, exc: Exception) -> JSONResponse:
+    # Safety net: routes check their input first, but a constraint the checks missed (a race
+    # with another writer, a rule only the database knows) is the caller's 409/422, not a 500.
+    # The transaction has been rolled back: nothing was stored.
+    assert isinstance(exc, sa.exc.DBAPIError)
+    orig = exc.orig
+    diag = getattr(orig, "diag", None)
+    primary = getattr(diag, "message_primary", None) or str(orig).strip().splitlines()[0]
+    constraint = getattr(diag, "constraint_name", None)
+    detail = getattr(diag, "message_detail", None)
+    msg = f"the database refused the change: {primary}"
+    if constraint:
+        msg += f" (constraint {constraint})"
+    if detail:
+        msg += f". {detail}"
+    status = 409 if isinstance(exc, sa.exc.IntegrityError) else 422
+    logger.info("%s %s refused: %s", request.method, request.url.path, msg)
+    return JSONResponse(
+        {"detail": msg + ". Nothing was changed.", "error": type(exc).__name__},
+        status_code=status,
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Install the handler that maps every :class:`GridError` through the table."""
+    """Install the error handlers.
+
+    Every :class:`GridError` goes through the table; the database's refusals (integrity and
+    data errors) become 409/422.
+    """
     app.add_exception_handler(GridError, _grid_error_handler)
+    app.add_exception_handler(sa.exc.IntegrityError, _refused_handler)
+    app.add_exception_handler(sa.exc.DataError, _refused_handler)
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:

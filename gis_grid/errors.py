@@ -7,8 +7,11 @@ can map the whole family to a 4xx answer in one place. Messages say what was wro
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 __all__ = [
     "CRSError",
+    "ConflictError",
     "CoordinateError",
     "DataFileError",
     "DuplicateCodeError",
@@ -16,11 +19,29 @@ __all__ = [
     "GeometryError",
     "GridError",
     "NotFoundError",
+    "PreconditionFailedError",
+    "PreconditionRequiredError",
+    "RuleError",
+    "WorkflowError",
 ]
 
 
 class GridError(Exception):
-    """Root of every error the platform raises on bad input or bad state."""
+    """Root of every error the platform raises on bad input or bad state.
+
+    Parameters
+    ----------
+    message
+        What was wrong, where, and what to do.
+    problems
+        Optional machine-readable details, one mapping per problem: e.g. the failed
+        eligibility rules of a candidate, or the location (``lon``, ``lat``) of an overlap.
+        The service returns them as ``problems`` beside ``detail``.
+    """
+
+    def __init__(self, message: str, problems: Sequence[Mapping[str, object]] = ()) -> None:
+        super().__init__(message)
+        self.problems: list[dict[str, object]] = [dict(p) for p in problems]
 
 
 class DataFileError(GridError):
@@ -49,3 +70,23 @@ class DuplicateCodeError(GridError):
 
 class NotFoundError(GridError):
     """A requested object (town, village, grid, layer) does not exist."""
+
+
+class ConflictError(GridError):
+    """The request conflicts with the current state (e.g. a second appointed member)."""
+
+
+class WorkflowError(ConflictError):
+    """A workflow transition that is not allowed from the current state."""
+
+
+class RuleError(GridError):
+    """A rule of the measures is not met (e.g. article 6 eligibility); ``problems`` names each."""
+
+
+class PreconditionFailedError(GridError):
+    """``If-Match`` names a version that is no longer current (someone else changed it)."""
+
+
+class PreconditionRequiredError(GridError):
+    """An update of a versioned object came without ``If-Match``."""

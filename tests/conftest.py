@@ -196,3 +196,64 @@ def server_factory() -> type[ServerThread]:
 def unused_tcp_port() -> int:
     """A free loopback port."""
     return free_port()
+
+
+# Writable copies of the loaded sample, for tests that change data (editing, workflows).
+
+
+@pytest.fixture(scope="session")
+def template_database_url(database_url: URL) -> Iterator[URL]:
+    """A migrated, loaded database that nobody stays connected to: the template of copies."""
+    from gis_grid.db.migrate import upgrade
+    from gis_grid.load import load_sample
+
+    name = f"{database_url.database}_template"
+    admin = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = database_url.set(database=name)
+    try:
+        eng = sa.create_engine(url, poolclass=sa.NullPool)
+        with eng.begin() as conn:
+            conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS postgis")
+            conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS btree_gist")
+        upgrade(url)
+        load_sample(SAMPLE_DATA, eng, replace=True)
+        eng.dispose()
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def _copy_database(template: URL) -> Iterator[URL]:
+    name = f"{template.database}_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(template.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template.database}"')
+    try:
+        yield template.set(database=name)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def writable_database_url(template_database_url: URL) -> Iterator[URL]:
+    """A copy of the loaded sample for one test module to change as it likes (~1 s to make)."""
+    yield from _copy_database(template_database_url)
+
+
+@pytest.fixture
+def fresh_database_url(template_database_url: URL) -> Iterator[URL]:
+    """A copy of the loaded sample for one test alone."""
+    yield from _copy_database(template_database_url)
+
+
+@pytest.fixture(scope="module")
+def writable_server_url(writable_database_url: URL) -> Iterator[str]:
+    """The platform served over the module's writable copy."""
+    with ServerThread(writable_database_url) as server:
+        yield server.url

@@ -29,6 +29,12 @@ TABLES = {
     "task_types",
     "incidents",
     "natural_lines",
+    "member_status_changes",
+    "ab_posts",
+    "absences",
+    "incident_events",
+    "attachments",
+    "patrol_logs",
 }
 ENUMS = {
     "village_kind",
@@ -40,6 +46,15 @@ ENUMS = {
 }
 #: What revision 0002 adds on top of 0001.
 LINES_TABLES, LINES_ENUMS = {"natural_lines"}, {"natural_line_kind"}
+#: What revision 0004 adds (tables; it also adds columns to members, incidents, residents).
+WORKFLOW_TABLES = {
+    "member_status_changes",
+    "ab_posts",
+    "absences",
+    "incident_events",
+    "attachments",
+    "patrol_logs",
+}
 
 
 @pytest.fixture
@@ -109,7 +124,7 @@ def test_natural_lines_revision_goes_down_and_up_alone(fresh_url):
     # 0002 on its own: down to 0001 removes only the lines table and its enum, keeps the
     # rows of 0001's tables, and up again restores it
     migrate.upgrade(fresh_url, "0001")
-    assert _state(fresh_url) == (TABLES - LINES_TABLES, ENUMS - LINES_ENUMS, True)
+    assert _state(fresh_url) == (TABLES - WORKFLOW_TABLES - LINES_TABLES, ENUMS - LINES_ENUMS, True)
     engine = sa.create_engine(fresh_url, poolclass=sa.NullPool)
     with engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO districts (code, name) VALUES ('511703', '达川区')"))
@@ -117,11 +132,11 @@ def test_natural_lines_revision_goes_down_and_up_alone(fresh_url):
 
     migrate.upgrade(fresh_url, "0002")
     assert migrate.current_revision(fresh_url) == "0002"
-    assert _state(fresh_url) == (TABLES, ENUMS, True)
+    assert _state(fresh_url) == (TABLES - WORKFLOW_TABLES, ENUMS, True)
 
     migrate.downgrade(fresh_url, "0001")
     assert migrate.current_revision(fresh_url) == "0001"
-    assert _state(fresh_url) == (TABLES - LINES_TABLES, ENUMS - LINES_ENUMS, True)
+    assert _state(fresh_url) == (TABLES - WORKFLOW_TABLES - LINES_TABLES, ENUMS - LINES_ENUMS, True)
     engine = sa.create_engine(fresh_url, poolclass=sa.NullPool)
     with engine.connect() as conn:
         assert conn.scalar(sa.text("SELECT count(*) FROM districts")) == 1
@@ -131,7 +146,7 @@ def test_natural_lines_revision_goes_down_and_up_alone(fresh_url):
         assert lines_columns == 0
     engine.dispose()
 
-    migrate.upgrade(fresh_url, "0002")
+    migrate.upgrade(fresh_url)
     assert _state(fresh_url) == (TABLES, ENUMS, True)
     assert _diff(fresh_url) == []
 
@@ -152,3 +167,43 @@ def test_comparison_would_notice_a_difference(fresh_url):
     engine.dispose()
     kinds = {entry[0] if isinstance(entry, tuple) else entry[0][0] for entry in _diff(fresh_url)}
     assert {"add_index", "add_column", "modify_type"} <= kinds
+
+
+def test_workflow_revision_goes_down_and_up_alone(fresh_url):
+    # 0004 on its own: down to 0003 removes its tables and columns, keeps members' rows
+    migrate.upgrade(fresh_url)
+    engine = sa.create_engine(fresh_url, poolclass=sa.NullPool)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO members (code, name, status, grid_code, veteran) "
+                "VALUES ('M1', '张三', 'appointed', '511703109001001', true)"
+            )
+        )
+        # one appointed member per grid (article 5)
+        with (
+            pytest.raises(sa.exc.IntegrityError, match="uq_members_appointed_grid"),
+            conn.begin_nested(),
+        ):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO members (code, name, status, grid_code) "
+                    "VALUES ('M2', '李四', 'appointed', '511703109001001')"
+                )
+            )
+    migrate.downgrade(fresh_url, "0003")
+    assert _state(fresh_url) == (TABLES - WORKFLOW_TABLES, ENUMS, True)
+    with engine.connect() as conn:
+        columns = set(
+            conn.scalars(
+                sa.text(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_name = 'members'"
+                )
+            )
+        )
+        assert "veteran" not in columns and "village_code" not in columns
+        assert conn.scalar(sa.text("SELECT name FROM members WHERE code = 'M1'")) == "张三"
+    migrate.upgrade(fresh_url)
+    assert _state(fresh_url) == (TABLES, ENUMS, True)
+    engine.dispose()

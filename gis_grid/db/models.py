@@ -258,6 +258,13 @@ class Member(_Provenance, Base):
     __table_args__ = (
         sa.CheckConstraint("grid_code ~ '^[0-9]{15}$'", name="grid_code_format"),
         *_geometry_args("members", "home"),
+        # 一格一员 (article 5): at most one appointed member per grid.
+        sa.Index(
+            "uq_members_appointed_grid",
+            "grid_code",
+            unique=True,
+            postgresql_where=sa.text("status = 'appointed'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(sa.Integer, sa.Identity(), primary_key=True)
@@ -276,6 +283,91 @@ class Member(_Provenance, Base):
     #: Code of the grid the member serves or applies for (stable across grid versions).
     grid_code: Mapped[str | None] = mapped_column(sa.CHAR(15), index=True)
     home: Mapped[WKBElement | None] = mapped_column(_geometry("POINT"))
+    #: Village that recommends the candidate (article 7).
+    village_code: Mapped[str | None] = mapped_column(sa.ForeignKey("villages.code"), index=True)
+    #: Preferences of article 6 (优先): veterans and unemployed graduates.
+    veteran: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
+    unemployed_graduate: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
+    #: Exclusions of article 6, as found by vetting; NULL = not yet vetted.
+    criminal_record: Mapped[bool | None] = mapped_column(sa.Boolean)
+    relative_criminal_record: Mapped[bool | None] = mapped_column(sa.Boolean)
+    organised_petitions: Mapped[bool | None] = mapped_column(sa.Boolean)
+    cult_member: Mapped[bool | None] = mapped_column(sa.Boolean)
+    applied_on: Mapped[dt.date | None] = mapped_column(sa.Date)
+    appointed_on: Mapped[dt.date | None] = mapped_column(sa.Date)
+    dismissed_on: Mapped[dt.date | None] = mapped_column(sa.Date)
+
+
+class MemberStatusChange(Base):
+    """One step of a member's selection workflow (article 7) or dismissal (article 11)."""
+
+    __tablename__ = "member_status_changes"
+
+    id: Mapped[int] = mapped_column(sa.Integer, sa.Identity(), primary_key=True)
+    member_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("members.id", ondelete="CASCADE"), index=True
+    )
+    from_status: Mapped[MemberStatus | None] = mapped_column(_enum(MemberStatus, "member_status"))
+    to_status: Mapped[MemberStatus] = mapped_column(_enum(MemberStatus, "member_status"))
+    changed_at: Mapped[dt.datetime] = mapped_column(
+        sa.DateTime(timezone=True), server_default=sa.func.now()
+    )
+    actor: Mapped[str | None] = mapped_column(sa.Text)
+    note: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class ABPost(Base):
+    """Who backs up whom (AB岗, article 11).
+
+    Grid ``grid_code`` is covered by the member of ``cover_grid_code`` when its own member is
+    absent. A pair is two rows, a ring one per grid. Rows are versioned like grids: the
+    current pairing has ``valid_to IS NULL``.
+    """
+
+    __tablename__ = "ab_posts"
+    __table_args__ = (
+        sa.CheckConstraint("grid_code <> cover_grid_code", name="not_self"),
+        sa.CheckConstraint("valid_to IS NULL OR valid_to > valid_from", name="valid_interval"),
+        sa.Index(
+            "uq_ab_posts_current_grid",
+            "grid_code",
+            unique=True,
+            postgresql_where=sa.text("valid_to IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, sa.Identity(), primary_key=True)
+    town_code: Mapped[str] = mapped_column(sa.ForeignKey("towns.code"), index=True)
+    grid_code: Mapped[str] = mapped_column(sa.CHAR(15))
+    cover_grid_code: Mapped[str] = mapped_column(sa.CHAR(15), index=True)
+    #: How the cover reaches the grid: "adjacent", "second_ring" or "nearest".
+    link: Mapped[str] = mapped_column(sa.Text, server_default="adjacent")
+    #: Grids of the same pair or ring share a group number.
+    group_no: Mapped[int] = mapped_column(sa.Integer)
+    valid_from: Mapped[dt.datetime] = mapped_column(
+        sa.DateTime(timezone=True), server_default=sa.func.now()
+    )
+    valid_to: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    source: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class Absence(Base):
+    """A member's absence (illness, leave, training): their grid needs cover (article 11)."""
+
+    __tablename__ = "absences"
+    __table_args__ = (sa.CheckConstraint("ends_on >= starts_on", name="dates_ordered"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, sa.Identity(), primary_key=True)
+    member_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("members.id", ondelete="CASCADE"), index=True
+    )
+    starts_on: Mapped[dt.date] = mapped_column(sa.Date)
+    ends_on: Mapped[dt.date] = mapped_column(sa.Date)
+    reason: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        sa.DateTime(timezone=True), server_default=sa.func.now()
+    )
+    actor: Mapped[str | None] = mapped_column(sa.Text)
 
 
 class Household(_Provenance, Base):
@@ -311,6 +403,10 @@ class Resident(_Provenance, Base):
             name="id_number_format",
         ),
         sa.CheckConstraint("phone ~ '^[0-9+() -]{5,20}$'", name="phone_format"),
+        sa.CheckConstraint(
+            "categories <@ ARRAY['incoming', 'returnee', 'in_need']::text[]",
+            name="categories_known",
+        ),
     )
 
     id: Mapped[int] = mapped_column(sa.Integer, sa.Identity(), primary_key=True)
@@ -325,6 +421,11 @@ class Resident(_Provenance, Base):
     relation: Mapped[str | None] = mapped_column(sa.Text)
     #: Where the person is (在家, 外出务工, 在校 ...): article 8, "人人去向明".
     whereabouts: Mapped[str | None] = mapped_column(sa.Text)
+    #: Categories the rules name (article 8): ``incoming`` (外来人员), ``returnee``
+    #: (returnee from a key area, 重点地区返乡), ``in_need`` (困难群众).
+    categories: Mapped[list[str]] = mapped_column(
+        postgresql.ARRAY(sa.Text), server_default=sa.text("'{}'::text[]")
+    )
 
 
 class PollutionPoint(_Provenance, Base):
@@ -402,6 +503,7 @@ class Incident(_Provenance, Base):
             "dispatched_at IS NULL OR dispatched_at >= reported_at", name="dispatched_after_report"
         ),
         *_geometry_args("incidents"),
+        sa.CheckConstraint("evaluation BETWEEN 1 AND 5", name="evaluation_range"),
     )
 
     id: Mapped[int] = mapped_column(sa.Integer, sa.Identity(), primary_key=True)
@@ -421,6 +523,88 @@ class Incident(_Provenance, Base):
     village_code: Mapped[str | None] = mapped_column(sa.ForeignKey("villages.code"), index=True)
     grid_code: Mapped[str | None] = mapped_column(sa.CHAR(15), index=True)
     geom: Mapped[WKBElement] = mapped_column(_geometry("POINT"))
+    description: Mapped[str | None] = mapped_column(sa.Text)
+    #: Who reported it (a member's code or the centre); set by the service.
+    reported_by: Mapped[str | None] = mapped_column(sa.Text)
+    #: The member responsible: the grid's appointed member, or the AB cover on the day.
+    member_id: Mapped[int | None] = mapped_column(sa.ForeignKey("members.id"), index=True)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    #: Evaluation (评价) after closing, 1 (poor) to 5 (excellent).
+    evaluation: Mapped[int | None] = mapped_column(sa.SmallInteger)
+
+
+class IncidentEvent(Base):
+    """One recorded transition of an incident's workflow: who, when, why."""
+
+    __tablename__ = "incident_events"
+
+    id: Mapped[int] = mapped_column(sa.Integer, sa.Identity(), primary_key=True)
+    incident_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("incidents.id", ondelete="CASCADE"), index=True
+    )
+    from_status: Mapped[IncidentStatus | None] = mapped_column(
+        _enum(IncidentStatus, "incident_status")
+    )
+    to_status: Mapped[IncidentStatus] = mapped_column(_enum(IncidentStatus, "incident_status"))
+    at: Mapped[dt.datetime] = mapped_column(
+        sa.DateTime(timezone=True), server_default=sa.func.now()
+    )
+    actor: Mapped[str | None] = mapped_column(sa.Text)
+    note: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class Attachment(Base):
+    """A photo or document attached to an incident event, stored in the database."""
+
+    __tablename__ = "attachments"
+    __table_args__ = (
+        sa.CheckConstraint("size = octet_length(data)", name="size_matches"),
+        sa.CheckConstraint("sha256 ~ '^[0-9a-f]{64}$'", name="sha256_format"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, sa.Identity(), primary_key=True)
+    incident_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("incidents.id", ondelete="CASCADE"), index=True
+    )
+    event_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("incident_events.id", ondelete="CASCADE"), index=True
+    )
+    filename: Mapped[str] = mapped_column(sa.Text)
+    content_type: Mapped[str] = mapped_column(sa.Text)
+    size: Mapped[int] = mapped_column(sa.Integer)
+    sha256: Mapped[str] = mapped_column(sa.CHAR(64))
+    data: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        sa.DateTime(timezone=True), server_default=sa.func.now()
+    )
+
+
+class PatrolLog(Base):
+    """One patrol (巡查) of a pollution point or hazard by a member (article 8)."""
+
+    __tablename__ = "patrol_logs"
+    __table_args__ = (
+        sa.CheckConstraint("num_nonnulls(pollution_point_id, hazard_id) = 1", name="one_target"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, sa.Identity(), primary_key=True)
+    pollution_point_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("pollution_points.id", ondelete="CASCADE"), index=True
+    )
+    hazard_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("hazards.id", ondelete="CASCADE"), index=True
+    )
+    member_id: Mapped[int | None] = mapped_column(sa.ForeignKey("members.id"), index=True)
+    #: Grid of the target at the time of the patrol (for row-level access by grid).
+    grid_code: Mapped[str | None] = mapped_column(sa.CHAR(15), index=True)
+    patrolled_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+    finding: Mapped[str] = mapped_column(sa.Text)
+    #: A serious finding is reported upwards as an incident (article 8).
+    serious: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
+    incident_id: Mapped[int | None] = mapped_column(sa.ForeignKey("incidents.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        sa.DateTime(timezone=True), server_default=sa.func.now()
+    )
 
 
 class NaturalLine(_Provenance, Base):

@@ -160,6 +160,10 @@ class ErrorPublic(BaseModel):
 
     detail: str = Field(examples=["town '511703999' not found; GET /api/v1/towns lists the towns"])
     error: str = Field(examples=["NotFoundError"], description="Error class")
+    problems: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="Each problem found (rule, field, location), when there are several",
+    )
 
 
 # --- shared: links, GeoJSON envelopes, references ---------------------------------------------
