@@ -17,6 +17,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
 
+from tests.common import drop_database
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 SAMPLE_DATA = ROOT / "data" / "shapefiles"
@@ -50,7 +52,7 @@ def database_url() -> Iterator[URL]:
         yield url
     finally:
         with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            drop_database(conn, name)
         admin.dispose()
 
 
@@ -124,7 +126,7 @@ def loaded_database_url(database_url: URL) -> Iterator[URL]:
     finally:
         eng.dispose()
         with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            drop_database(conn, name)
         admin.dispose()
 
 
@@ -223,7 +225,7 @@ def template_database_url(database_url: URL) -> Iterator[URL]:
         yield url
     finally:
         with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            drop_database(conn, name)
         admin.dispose()
 
 
@@ -236,7 +238,7 @@ def _copy_database(template: URL) -> Iterator[URL]:
         yield template.set(database=name)
     finally:
         with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            drop_database(conn, name)
         admin.dispose()
 
 

@@ -29,6 +29,7 @@ from gis_grid.assign import (
 from gis_grid.db import migrate
 from gis_grid.db.models import Base
 from gis_grid.errors import DataFileError
+from tests.common import drop_database
 
 pytestmark = pytest.mark.postgis
 
@@ -53,7 +54,7 @@ def _new_database(database_url: URL, suffix: str) -> URL:
 def _drop_database(database_url: URL, url: URL) -> None:
     admin = sa.create_engine(database_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
     with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
+        drop_database(conn, url.database)
     admin.dispose()
 
 
@@ -480,7 +481,7 @@ def test_migration_0003_down_and_up(database_url):
         assert _triggers(url) == (0, 0)
         with eng.connect() as c:
             assert c.scalar(sa.text("SELECT count(*) FROM districts")) == 1
-        migrate.upgrade(url, "0003")
+        migrate.upgrade(url)
         assert _triggers(url) == (4, 3)
         # triggers and functions are not in the models; tables, columns and indexes still match
         with eng.connect() as c:

@@ -13,6 +13,7 @@ from sqlalchemy.engine import URL
 
 from gis_grid.db import migrate
 from gis_grid.db.models import Base
+from tests.common import drop_database
 
 pytestmark = pytest.mark.postgis
 
@@ -68,7 +69,7 @@ def fresh_url(database_url: URL) -> Iterator[URL]:
         yield database_url.set(database=name)
     finally:
         with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            drop_database(conn, name)
         admin.dispose()
 
 

@@ -255,7 +255,15 @@ def test_dropped_grid_reports_its_members(db, drawn):
     mine = grids[grids["vill_code"] == FOUR].sort_values("grid_code")
     last = mine["grid_code"].iloc[-1]
     with db.begin() as conn:
-        # A member serving the grid that will disappear.
+        # A member serving the grid that will disappear (one appointed member per grid: the
+        # one serving it now, if any, is dismissed first).
+        conn.execute(
+            sa.text(
+                "UPDATE members SET status = 'dismissed' WHERE grid_code = :g "
+                "AND status = 'appointed' AND code <> (SELECT min(code) FROM members)"
+            ),
+            {"g": last},
+        )
         conn.execute(
             sa.text(
                 "UPDATE members SET grid_code = :g WHERE code = (SELECT min(code) FROM members)"
