@@ -15,6 +15,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated, NoReturn, TypedDict
+from urllib.parse import unquote
 
 import sqlalchemy as sa
 from fastapi import Depends, Header, Path, Query, Request
@@ -133,18 +134,27 @@ def get_actor(
         str,
         Header(
             min_length=1,
-            max_length=100,
-            pattern=r"^\S(.*\S)?$",
+            max_length=300,
             description=(
                 "Who makes the change (a member's code, or a centre user's name), recorded in "
-                "the history. The security layer replaces it with the logged-in account."
+                "the history. HTTP headers carry ASCII: percent-encode other text as UTF-8 "
+                "(`centre:%E7%8E%8B` for `centre:王`). The security layer replaces this header "
+                "with the logged-in account."
             ),
-            examples=["centre:王主任"],
+            examples=["centre:wang"],
         ),
     ],
 ) -> str:
-    """Return the caller's name for the audit trail of a change."""
-    return x_actor
+    """Return the caller's name for the audit trail of a change (percent-decoded, trimmed)."""
+    try:
+        actor = unquote(x_actor, errors="strict").strip()
+    except UnicodeDecodeError:
+        actor = ""
+    if not actor or len(actor) > 100 or not actor.isprintable():
+        query_error_header(
+            "X-Actor", "X-Actor must be 1-100 printable characters after decoding", x_actor
+        )
+    return actor
 
 
 ActorDep = Annotated[str, Depends(get_actor)]
@@ -231,6 +241,13 @@ OffsetDep = Annotated[int, Query(ge=0, description="Features to skip (paging)")]
 
 
 # --- shared validation ----------------------------------------------------------------------
+
+
+def query_error_header(header: str, msg: str, value: object) -> NoReturn:
+    """Raise a 422 whose ``loc`` names a request header."""
+    raise RequestValidationError(
+        [{"type": "value_error", "loc": ("header", header), "msg": msg, "input": value}]
+    )
 
 
 def query_error(parameter: str, msg: str, value: object) -> NoReturn:

@@ -9,9 +9,12 @@ exception's MRO. A later security layer adds ``PermissionDenied → 403`` to the
 from __future__ import annotations
 
 import logging
+import math
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from api.schemas import ErrorPublic
@@ -105,6 +108,25 @@ async def _refused_handler(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _json_safe(value: object) -> object:
+    """Replace what JSON cannot carry (NaN, ±Infinity) by its text, recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
+    # FastAPI's own handler echoes the rejected input; a NaN or Infinity in it cannot be
+    # written as JSON, which turned a 422 into a 500. Same body, made JSON-safe.
+    assert isinstance(exc, RequestValidationError)
+    errors = _json_safe(jsonable_encoder(exc.errors()))
+    return JSONResponse({"detail": errors}, status_code=422)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Install the error handlers.
 
@@ -112,6 +134,7 @@ def install_error_handlers(app: FastAPI) -> None:
     data errors) become 409/422.
     """
     app.add_exception_handler(GridError, _grid_error_handler)
+    app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_exception_handler(sa.exc.IntegrityError, _refused_handler)
     app.add_exception_handler(sa.exc.DataError, _refused_handler)
 
