@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
@@ -33,8 +35,15 @@ from gis_grid.errors import (
     PreconditionRequiredError,
     RuleError,
 )
+from gis_grid.privacy import mask_id_number, mask_name, mask_phone
 
-__all__ = ["STATUS_BY_ERROR", "error_responses", "install_error_handlers", "status_for"]
+__all__ = [
+    "STATUS_BY_ERROR",
+    "error_responses",
+    "install_error_handlers",
+    "safe_validation_errors",
+    "status_for",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -108,23 +117,49 @@ async def _refused_handler(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def _json_safe(value: object) -> object:
-    """Replace what JSON cannot carry (NaN, ±Infinity) by its text, recursively."""
+#: Personal fields whose values a 422 must not echo in clear (article 9: masked everywhere).
+_MASKS: dict[str, Callable[[str], str]] = {
+    "id_number": mask_id_number,
+    "phone": mask_phone,
+    "name": mask_name,
+}
+
+
+def _json_safe(value: object, key: str | None = None) -> object:
+    """``value`` with personal fields masked and NaN/±Infinity as text, recursively."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
+    if isinstance(value, str) and key in _MASKS:
+        return _MASKS[key](value)
     if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
+        return {k: _json_safe(v, str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(item) for item in value]
+        return [_json_safe(v, key) for v in value]
     return value
 
 
+def safe_validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """FastAPI validation errors made safe to answer: JSON-encodable, personal data masked.
+
+    FastAPI echoes the rejected ``input``: a NaN in it cannot be written as JSON (the 422
+    became a 500), and an ID number or phone in it would leave the server unmasked.
+    """
+    out = []
+    for error in jsonable_encoder(list(errors)):
+        item = dict(error)
+        loc = [str(part) for part in item.get("loc", ())]
+        field = next((part for part in reversed(loc) if part in _MASKS), None)
+        if "input" in item:
+            item["input"] = _json_safe(item["input"], field)
+        if "ctx" in item:
+            item["ctx"] = _json_safe(item["ctx"])
+        out.append(item)
+    return out
+
+
 async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
-    # FastAPI's own handler echoes the rejected input; a NaN or Infinity in it cannot be
-    # written as JSON, which turned a 422 into a 500. Same body, made JSON-safe.
     assert isinstance(exc, RequestValidationError)
-    errors = _json_safe(jsonable_encoder(exc.errors()))
-    return JSONResponse({"detail": errors}, status_code=422)
+    return JSONResponse({"detail": safe_validation_errors(exc.errors())}, status_code=422)
 
 
 def install_error_handlers(app: FastAPI) -> None:

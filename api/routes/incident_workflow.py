@@ -16,12 +16,10 @@ The reads of incidents and task types are in :mod:`api.routes.events`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
@@ -63,16 +61,6 @@ def _error(exc: GridError, status_code: int) -> JSONResponse:
     return JSONResponse(body, status_code=status_code)
 
 
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
-
-
 #: Largest request body these routes read: an attachment plus room for the multipart framing.
 MAX_BODY_BYTES = MAX_ATTACHMENT_BYTES + 64 * 1024
 
@@ -82,13 +70,11 @@ def _too_large(length: str | None) -> bool:
 
 
 class _WorkflowRoute(APIRoute):
-    """A route that refuses oversized bodies early and never echoes NaN in a 422.
+    """A route that refuses oversized bodies early.
 
-    - A ``Content-Length`` above :data:`MAX_BODY_BYTES` is answered 413 before the body is
-      read (FastAPI would otherwise spool a whole multipart upload before the route runs).
-    - A JSON body may carry ``NaN``; FastAPI's 422 echoes the input, and JSON cannot encode
-      NaN, so the answer would become a 500. The inputs are made strings here (an app-wide
-      validation handler in api/errors.py would be the better home for this).
+    A ``Content-Length`` above :data:`MAX_BODY_BYTES` is answered 413 before the body is read
+    (FastAPI would otherwise spool a whole multipart upload before the route runs). 422s are
+    made JSON-safe and masked app-wide by :mod:`api.errors`.
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -102,10 +88,7 @@ class _WorkflowRoute(APIRoute):
                 )
                 problem = {"field": "body", "max_bytes": MAX_BODY_BYTES}
                 return _error(AttachmentTooLargeError(msg, problems=[problem]), 413)
-            try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                raise RequestValidationError(_finite(list(exc.errors()))) from None
+            return await handler(request)
 
         return route
 

@@ -6,21 +6,17 @@ changes nothing. Points are given as a GeoJSON Point or lon/lat with a datum and
 :mod:`gis_grid.registry.location` (grid assigned by the database; a point in a gap of the grid
 plan is stored and reported with the nearest grid; a point in no village is refused, 422).
 
-Personal data is never echoed, not even in validation errors: the route class here masks
-names, ID numbers and phones in the ``input`` of a 422 (and writes NaN/Infinity as text, which
-JSON cannot carry).
+Personal data is never echoed, not even in validation errors: :mod:`api.errors` masks
+names, ID numbers and phones in the ``input`` of every 422 (and writes NaN/Infinity as text,
+which JSON cannot carry).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Coroutine
 from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
 
 from api.deps import CHINA_TIME, ActorDep, ConnectionDep, LimitDep, OffsetDep, WriteConnectionDep
 from api.errors import error_responses
@@ -47,66 +43,12 @@ from api.schemas.registry_edit import (
     SiteSavedPublic,
 )
 from gis_grid import registry
-from gis_grid.privacy import mask_id_number, mask_name, mask_phone
 from gis_grid.registry.households import HouseholdCount
 from gis_grid.registry.location import Placement
 
-__all__ = ["MaskedValidationRoute", "router"]
+__all__ = ["router"]
 
-_MASKS: dict[str, Callable[[Any], Any]] = {
-    "id_number": mask_id_number,
-    "phone": mask_phone,
-    "name": mask_name,
-}
-
-
-def _safe(value: Any, key: str | None = None) -> Any:
-    """``value`` with personal fields masked and non-finite numbers as text."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, str) and key in _MASKS:
-        return _MASKS[key](value)
-    if isinstance(value, dict):
-        return {k: _safe(v, str(k)) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_safe(v, key) for v in value]
-    return value
-
-
-def _masked_errors(errors: Any) -> list[dict[str, Any]]:
-    out = []
-    for error in errors:
-        item = dict(error)
-        loc = [str(part) for part in item.get("loc", ())]
-        field = next((part for part in reversed(loc) if part in _MASKS), None)
-        if "input" in item:
-            item["input"] = _safe(item["input"], field)
-        if "ctx" in item:
-            item["ctx"] = {
-                k: _safe(v) if not isinstance(v, Exception) else str(v)
-                for k, v in item["ctx"].items()
-            }
-        out.append(item)
-    return out
-
-
-class MaskedValidationRoute(APIRoute):
-    """A route whose 422 answers echo no personal data and no NaN (see the module notes)."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        """Wrap FastAPI's handler: re-raise validation errors with masked inputs."""
-        handler = super().get_route_handler()
-
-        async def masked(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                raise RequestValidationError(_masked_errors(exc.errors())) from None
-
-        return masked
-
-
-router = APIRouter(route_class=MaskedValidationRoute)
+router = APIRouter()
 
 HouseholdCode = Annotated[
     str, Path(max_length=64, description="Household code", examples=["5117031090010001"])
