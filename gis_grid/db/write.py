@@ -476,5 +476,14 @@ def write_sample(
             report.moved[table] = moved
             report.unassigned[table] = unassigned
 
+    if "members" in report.rows:
+        # A member's village is the one their grid lies in (the grid code starts with the
+        # village code) unless the file names it.
+        conn.execute(
+            sa.text(
+                "UPDATE members AS m SET village_code = v.code FROM villages AS v "
+                "WHERE m.village_code IS NULL AND v.code = left(m.grid_code, 12)"
+            )
+        )
     progress(WRITE_STEPS[-1])
     conn.execute(sa.text("ANALYZE " + ", ".join(sorted(report.rows))))
