@@ -74,7 +74,12 @@ def _today() -> dt.date:
 
 
 def create_task_type(
-    conn: Connection, *, code: str, name: str, sla_days: int | None = None
+    conn: Connection,
+    *,
+    code: str,
+    name: str,
+    sla_days: int | None = None,
+    actor: str | None = None,
 ) -> TaskTypeRecord:
     """Propose a new kind of grid work; it starts ``proposed`` (requested) and not assignable.
 
@@ -88,6 +93,8 @@ def create_task_type(
         What the work is (e.g. ``"防溺水宣传巡查"``).
     sla_days
         Handling time limit once dispatched, in days (0 or more).
+    actor
+        Who requests it (recorded as the first step of its history).
 
     Returns
     -------
@@ -118,6 +125,13 @@ def create_task_type(
             "VALUES (:code, :name, 'proposed', :sla_days, 'api')"
         ),
         {"code": code, "name": name.strip(), "sla_days": sla_days},
+    )
+    conn.execute(
+        sa.text(
+            "INSERT INTO task_type_changes (task_type_code, to_state, effective_on, actor) "
+            "VALUES (:code, 'proposed', :day, :actor)"
+        ),
+        {"code": code, "day": _today(), "actor": actor},
     )
     return get_task_type(conn, code)
 
@@ -229,14 +243,21 @@ def transition_task_type(
         ),
         {"to": target.value, "day": day, "decided_by": decided, "code": code},
     )
-    logger.info(
-        "task type %s: %s -> %s on %s by %s (decided by %s): %s",
-        code,
-        current.value,
-        target.value,
-        day,
-        actor,
-        decided,
-        note or "",
+    conn.execute(
+        sa.text(
+            "INSERT INTO task_type_changes "
+            "(task_type_code, from_state, to_state, effective_on, actor, decided_by, note) "
+            "VALUES (:code, CAST(:from_state AS approval_state), CAST(:to AS approval_state), "
+            ":day, :actor, :decided_by, :note)"
+        ),
+        {
+            "code": code,
+            "from_state": current.value,
+            "to": target.value,
+            "day": day,
+            "actor": actor,
+            "decided_by": decided,
+            "note": note,
+        },
     )
     return get_task_type(conn, code)

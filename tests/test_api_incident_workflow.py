@@ -71,7 +71,13 @@ def state(engine) -> dict[str, Any]:
     with engine.connect() as conn:
         counts = {
             t: conn.scalar(sa.text(f"SELECT count(*) FROM {t}"))
-            for t in ("incidents", "incident_events", "attachments", "task_types")
+            for t in (
+                "incidents",
+                "incident_events",
+                "attachments",
+                "task_types",
+                "task_type_changes",
+            )
         }
         counts["statuses"] = conn.execute(
             sa.text("SELECT id, status::text, deadline, evaluation FROM incidents ORDER BY id")
@@ -368,6 +374,11 @@ def test_attachments_upload_list_and_download(client, engine, homes):
     assert got.status_code == 200 and got.content == data
     assert got.headers["content-type"] == "image/png"
     assert got.headers["x-content-type-options"] == "nosniff"
+    with engine.connect() as conn:
+        uploader = conn.scalar(
+            sa.text("SELECT uploaded_by FROM attachments WHERE id = :id"), {"id": meta["id"]}
+        )
+    assert uploader == ACTOR["X-Actor"]
     assert got.headers["content-disposition"].startswith("attachment;")
     assert "/" not in got.headers["content-disposition"].split("filename")[1]
     listed = client.get(f"/incidents/{iid}/attachments").json()
@@ -476,6 +487,19 @@ def test_task_type_admission_then_dispatch(client, engine, homes):
     assert client.get("/task-types/T91").json()["approval_state"] == "approved"
     r = client.post("/task-types/T91/transitions", json={"to": "rejected", "decided_by": "x"})
     assert r.status_code == 409 and "final state" in r.json()["detail"]
+    with engine.connect() as conn:
+        history = conn.execute(
+            sa.text(
+                "SELECT from_state::text, to_state::text, actor, decided_by, note "
+                "FROM task_type_changes WHERE task_type_code = 'T91' ORDER BY id"
+            )
+        ).all()
+    assert [tuple(row) for row in history] == [
+        (None, "proposed", ACTOR["X-Actor"], None, None),
+        ("proposed", "applied", ACTOR["X-Actor"], None, "镇综治中心申请"),
+        ("applied", "reviewed", ACTOR["X-Actor"], None, None),
+        ("reviewed", "approved", ACTOR["X-Actor"], "区人民政府", None),
+    ]
     assert step(client, iid, "dispatched", deadline=SOON).status_code == 200
 
 

@@ -36,6 +36,7 @@ TABLES = {
     "incident_events",
     "attachments",
     "patrol_logs",
+    "task_type_changes",
 }
 ENUMS = {
     "village_kind",
@@ -55,6 +56,7 @@ WORKFLOW_TABLES = {
     "incident_events",
     "attachments",
     "patrol_logs",
+    "task_type_changes",
 }
 
 

@@ -232,6 +232,7 @@ def _attachment(record: AttachmentRecord) -> AttachmentPublic:
 )
 def upload_attachment(
     conn: WriteConnectionDep,
+    actor: ActorDep,
     incident_id: IncidentId,
     file: Annotated[UploadFile, File(description="JPEG, PNG, WebP or PDF, at most 5 MiB")],
     event_id: Annotated[
@@ -255,6 +256,7 @@ def upload_attachment(
             filename=file.filename,
             declared_type=file.content_type,
             event_id=event_id,
+            uploaded_by=actor,
         )
     except AttachmentTooLargeError as exc:
         return _error(exc, 413)
@@ -373,9 +375,8 @@ def create_task_type(
     It cannot be dispatched until the district approves it (``POST
     /task-types/{code}/transitions``: applied → reviewed → approved). 409 if the code exists.
     """
-    del actor  # required of every change; task types keep no history table yet
     record = task_types.create_task_type(
-        conn, code=body.code, name=body.name, sla_days=body.sla_days
+        conn, code=body.code, name=body.name, sla_days=body.sla_days, actor=actor
     )
     response.headers["Location"] = f"/api/v1/task-types/{record.code}"
     return TaskTypePublic.model_validate(record)

@@ -533,6 +533,29 @@ class Incident(_Provenance, Base):
     evaluation: Mapped[int | None] = mapped_column(sa.SmallInteger)
 
 
+class TaskTypeChange(Base):
+    """One step of a task type's admission (article 10): who recorded it, when, why."""
+
+    __tablename__ = "task_type_changes"
+
+    id: Mapped[int] = mapped_column(sa.Integer, sa.Identity(), primary_key=True)
+    task_type_code: Mapped[str] = mapped_column(
+        sa.ForeignKey("task_types.code", ondelete="CASCADE"), index=True
+    )
+    from_state: Mapped[ApprovalState | None] = mapped_column(
+        _enum(ApprovalState, "approval_state")
+    )
+    to_state: Mapped[ApprovalState] = mapped_column(_enum(ApprovalState, "approval_state"))
+    #: The day the step took effect (the date column it stamps).
+    effective_on: Mapped[dt.date] = mapped_column(sa.Date)
+    changed_at: Mapped[dt.datetime] = mapped_column(
+        sa.DateTime(timezone=True), server_default=sa.func.now()
+    )
+    actor: Mapped[str | None] = mapped_column(sa.Text)
+    decided_by: Mapped[str | None] = mapped_column(sa.Text)
+    note: Mapped[str | None] = mapped_column(sa.Text)
+
+
 class IncidentEvent(Base):
     """One recorded transition of an incident's workflow: who, when, why."""
 
@@ -574,6 +597,7 @@ class Attachment(Base):
     size: Mapped[int] = mapped_column(sa.Integer)
     sha256: Mapped[str] = mapped_column(sa.CHAR(64))
     data: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    uploaded_by: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[dt.datetime] = mapped_column(
         sa.DateTime(timezone=True), server_default=sa.func.now()
     )

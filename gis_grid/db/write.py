@@ -368,6 +368,16 @@ def _columns(frame: pd.DataFrame, drop: Sequence[str] = ()) -> list[str]:
     return [c for c in frame.columns if c != geometry and c not in drop]
 
 
+def _members_villages(conn: Connection) -> None:
+    """Give members the village their grid lies in (its code starts with the village code)."""
+    conn.execute(
+        sa.text(
+            "UPDATE members AS m SET village_code = v.code FROM villages AS v "
+            "WHERE m.village_code IS NULL AND v.code = left(m.grid_code, 12)"
+        )
+    )
+
+
 def write_sample(
     conn: Connection,
     frames: Mapping[str, gpd.GeoDataFrame],
@@ -477,13 +487,6 @@ def write_sample(
             report.unassigned[table] = unassigned
 
     if "members" in report.rows:
-        # A member's village is the one their grid lies in (the grid code starts with the
-        # village code) unless the file names it.
-        conn.execute(
-            sa.text(
-                "UPDATE members AS m SET village_code = v.code FROM villages AS v "
-                "WHERE m.village_code IS NULL AND v.code = left(m.grid_code, 12)"
-            )
-        )
+        _members_villages(conn)
     progress(WRITE_STEPS[-1])
     conn.execute(sa.text("ANALYZE " + ", ".join(sorted(report.rows))))

@@ -126,8 +126,9 @@ ORDER BY e.at, e.id
 """
 
 INSERT_ATTACHMENT_SQL = """
-INSERT INTO attachments (incident_id, event_id, filename, content_type, size, sha256, data)
-VALUES (:incident_id, :event_id, :filename, :content_type, :size, :sha256, :data)
+INSERT INTO attachments
+    (incident_id, event_id, filename, content_type, size, sha256, data, uploaded_by)
+VALUES (:incident_id, :event_id, :filename, :content_type, :size, :sha256, :data, :uploaded_by)
 RETURNING id, created_at
 """
 

@@ -162,6 +162,7 @@ def add_attachment(
     filename: str | None,
     declared_type: str | None = None,
     event_id: int | None = None,
+    uploaded_by: str | None = None,
 ) -> AttachmentRecord:
     """Store a photo or document for an incident (optionally for one of its events).
 
@@ -179,6 +180,8 @@ def add_attachment(
         The content type the client declared, if any: must agree with the bytes.
     event_id
         An event of this incident the file documents (e.g. the photo of the handling).
+    uploaded_by
+        Who uploaded it (stored with the file).
 
     Returns
     -------
@@ -217,6 +220,7 @@ def add_attachment(
             "size": len(data),
             "sha256": digest,
             "data": data,
+            "uploaded_by": uploaded_by,
         },
     ).one()
     return AttachmentRecord(

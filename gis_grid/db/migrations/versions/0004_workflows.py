@@ -12,6 +12,9 @@ attachments, patrol logs, residents' categories.
   with their size and SHA-256.
 - ``patrol_logs``: patrols of pollution points and hazards (article 8).
 - ``residents.categories``: incoming people, returnees from key areas, people in need.
+- ``task_type_changes``: each step of a task type's admission (article 10).
+- The assignment trigger of 0003 also re-locates the village when a point moves and the writer
+  did not set a new village itself (0003 kept the old village of a moved point).
 
 Revision ID: 0004
 Revises: 0003
@@ -43,6 +46,40 @@ def _now(name):
         name, sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
     )
 
+
+ASSIGN_FUNCTION = """
+CREATE OR REPLACE FUNCTION assign_point_location() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('gis_grid.assign_on_write', true) = 'off' THEN
+        RETURN NEW;
+    END IF;
+    IF NEW.village_code IS NULL
+       OR (TG_OP = 'UPDATE' AND NEW.village_code IS NOT DISTINCT FROM OLD.village_code) THEN
+        NEW.village_code := coalesce(village_at(NEW.geom), NEW.village_code);
+    END IF;
+    NEW.grid_code := current_grid_at(NEW.geom);
+    RETURN NEW;
+END
+$$
+"""
+
+#: The function as 0003 created it (restored by the downgrade).
+ASSIGN_FUNCTION_0003 = """
+CREATE OR REPLACE FUNCTION assign_point_location() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('gis_grid.assign_on_write', true) = 'off' THEN
+        RETURN NEW;
+    END IF;
+    IF NEW.village_code IS NULL THEN
+        NEW.village_code := village_at(NEW.geom);
+    END IF;
+    NEW.grid_code := current_grid_at(NEW.geom);
+    RETURN NEW;
+END
+$$
+"""
 
 MEMBER_FLAGS = (
     "criminal_record", "relative_criminal_record", "organised_petitions", "cult_member",
@@ -155,6 +192,28 @@ def upgrade() -> None:
     )
 
     op.create_table(
+        "task_type_changes",
+        _identity(),
+        sa.Column("task_type_code", sa.Text(), nullable=False),
+        sa.Column("from_state", _enum("approval_state"), nullable=True),
+        sa.Column("to_state", _enum("approval_state"), nullable=False),
+        sa.Column("effective_on", sa.Date(), nullable=False),
+        _now("changed_at"),
+        sa.Column("actor", sa.Text(), nullable=True),
+        sa.Column("decided_by", sa.Text(), nullable=True),
+        sa.Column("note", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["task_type_code"], ["task_types.code"], ondelete="CASCADE",
+            name="fk_task_type_changes_task_type_code_task_types",
+        ),
+        sa.PrimaryKeyConstraint("id", name="pk_task_type_changes"),
+    )
+    op.create_index(
+        "ix_task_type_changes_task_type_code", "task_type_changes", ["task_type_code"]
+    )
+    op.execute(ASSIGN_FUNCTION)
+
+    op.create_table(
         "incident_events",
         _identity(),
         sa.Column("incident_id", sa.Integer(), nullable=False),
@@ -181,6 +240,7 @@ def upgrade() -> None:
         sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("sha256", sa.CHAR(64), nullable=False),
         sa.Column("data", sa.LargeBinary(), nullable=False),
+        sa.Column("uploaded_by", sa.Text(), nullable=True),
         _now("created_at"),
         sa.CheckConstraint("size = octet_length(data)", name=op.f("ck_attachments_size_matches")),
         sa.CheckConstraint(
@@ -253,8 +313,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_constraint(op.f("ck_residents_categories_known"), "residents", type_="check")
     op.drop_column("residents", "categories")
-    for table in ("patrol_logs", "attachments", "incident_events"):
+    for table in ("patrol_logs", "attachments", "incident_events", "task_type_changes"):
         op.drop_table(table)
+    op.execute(ASSIGN_FUNCTION_0003)
     op.drop_constraint(op.f("ck_incidents_evaluation_range"), "incidents", type_="check")
     op.drop_index("ix_incidents_member_id", table_name="incidents")
     op.drop_constraint("fk_incidents_member_id_members", "incidents", type_="foreignkey")
