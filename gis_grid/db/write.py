@@ -368,6 +368,23 @@ def _columns(frame: pd.DataFrame, drop: Sequence[str] = ()) -> list[str]:
     return [c for c in frame.columns if c != geometry and c not in drop]
 
 
+def _write_districts(conn: Connection, towns: pd.DataFrame, *, replace: bool) -> int:
+    """Upsert the districts the towns name (the name from the towns file, else the code)."""
+    districts = towns.groupby("district_code", as_index=False).first()
+    names = districts.get("district_name", pd.Series(pd.NA, index=districts.index))
+    districts = pd.DataFrame(
+        {
+            "code": districts["district_code"],
+            "name": names.fillna(districts["district_code"]),
+            "synthetic": districts.get("synthetic", False),
+            "source": districts.get("source"),
+        }
+    )
+    return upsert_frame(
+        conn, "districts", districts, ["code", "name", "synthetic", "source"], update=replace
+    )
+
+
 def _members_villages(conn: Connection) -> None:
     """Give members the village their grid lies in (its code starts with the village code)."""
     conn.execute(
@@ -436,19 +453,7 @@ def write_sample(
         delete_towns(conn, town_codes)
 
     progress("writing districts")
-    districts = towns.groupby("district_code", as_index=False).first()
-    names = districts.get("district_name", pd.Series(pd.NA, index=districts.index))
-    districts = pd.DataFrame(
-        {
-            "code": districts["district_code"],
-            "name": names.fillna(districts["district_code"]),
-            "synthetic": districts.get("synthetic", False),
-            "source": districts.get("source"),
-        }
-    )
-    report.rows["districts"] = upsert_frame(
-        conn, "districts", districts, ["code", "name", "synthetic", "source"], update=replace
-    )
+    report.rows["districts"] = _write_districts(conn, towns, replace=replace)
 
     for name in _WRITE_ORDER:
         progress(f"writing {name}")
