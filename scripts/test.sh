@@ -13,4 +13,8 @@ log "mypy"
 log "import contracts (api -> gis_grid <- maps)"
 .venv/bin/lint-imports
 log "pytest (PostGIS tests create and drop their own scratch database)"
-exec .venv/bin/pytest "$@"
+.venv/bin/pytest "$@"
+log "notebooks: executed top to bottom against the sample data (pytest --nbmake)"
+.venv/bin/pytest -p no:cacheprovider --nbmake notebooks/
+log "documentation: mkdocs build --strict (warnings are errors)"
+NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict

@@ -542,9 +542,7 @@ class TaskTypeChange(Base):
     task_type_code: Mapped[str] = mapped_column(
         sa.ForeignKey("task_types.code", ondelete="CASCADE"), index=True
     )
-    from_state: Mapped[ApprovalState | None] = mapped_column(
-        _enum(ApprovalState, "approval_state")
-    )
+    from_state: Mapped[ApprovalState | None] = mapped_column(_enum(ApprovalState, "approval_state"))
     to_state: Mapped[ApprovalState] = mapped_column(_enum(ApprovalState, "approval_state"))
     #: The day the step took effect (the date column it stamps).
     effective_on: Mapped[dt.date] = mapped_column(sa.Date)
