@@ -65,10 +65,9 @@ setup_system_packages() {
     elif [ "$want_browser" = 1 ] && [ -z "$(pg_major || true)" ]; then
         # Tests also need the server binaries (the backup/restore test runs initdb,
         # pg_basebackup and a scratch cluster of its own); no "main" cluster is created.
-        if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
-            as_root mkdir -p /etc/postgresql-common
-            echo "create_main_cluster = false" | as_root tee /etc/postgresql-common/createcluster.conf >/dev/null
-        fi
+        apt_install postgresql-common
+        as_root sed -i 's/^#* *create_main_cluster *=.*/create_main_cluster = false/' \
+            /etc/postgresql-common/createcluster.conf
         apt_install postgresql postgresql-client
     else
         apt_install postgresql-client
