@@ -323,8 +323,12 @@ def _draw_case(
     }
     print(
         f"case={name} villages={len(villages)} households={len(homes)} grids={k} "
-        f"by={by} {_fmt(out)}"
+        f"by={by} runs={repeat} {_fmt(out)}"
     )
+    # What could not be met, village by village (the InfeasibleError report when the band
+    # cannot be met at all; grids left outside the band otherwise).
+    for row in plan.issues.head(20).itertuples(index=False):
+        print(f"case={name} issue={row.kind} village={row.village} grid={row.grid} {row.detail}")
     return out
 
 
@@ -361,6 +365,9 @@ def main() -> None:
     parser.add_argument("--county-households", type=int, default=300_000)
     parser.add_argument("--county-grids", type=int, default=1_500)
     parser.add_argument("--county-villages", type=int, default=120)
+    parser.add_argument(
+        "--county-repeat", type=int, default=1, help="runs of the county drawing (median)"
+    )
     parser.add_argument("--skip", nargs="*", default=[], help="any of: samples county spopt")
     args = parser.parse_args()
     tol, pairs = args.tolerance, []
@@ -397,7 +404,7 @@ def main() -> None:
             k=args.county_grids,
             tol=tol,
             by="people",
-            repeat=1,
+            repeat=args.county_repeat,
         )
         pairs += [f"county_{key}={county[key]:.4g}" for key in ("seconds", "max_dev_pct")]
         pairs.append(f"county_valid={county['valid']:g}")

@@ -1,9 +1,19 @@
 """Building blocks of grids: faces of the village boundaries, natural lines and Voronoi cells.
 
 All linework (village boundaries, natural lines, the boundaries of grids that must be kept,
-and the edges of a Voronoi diagram of seeds) is noded once and polygonised: the faces tile
-every village exactly and neighbours share identical vertices, so any union of faces is a
-clean coverage whose boundaries follow natural lines or straight Voronoi edges, never pixels.
+and the edges of a Voronoi diagram of seeds) is noded and polygonised: the faces tile every
+village exactly and neighbours share identical vertices, so any union of faces is a clean
+coverage whose boundaries follow natural lines or straight Voronoi edges, never pixels.
+
+Noding keeps the outlines exact. The drawn lines (Voronoi edges, natural lines) are taken to
+the villages' storage CRS (EPSG:4490 in the database) and noded once, without any snapping,
+with the village outlines and the kept grids *as stored*: noding only adds vertices, so every
+face's outer edge carries the village's own coordinates and the grids of a village tile it
+exactly, not within a re-projection round trip (the earlier noding in metres on a 1 cm grid
+left the grids ~0.1 m off their outline). The faces are then projected to metres (a pointwise,
+deterministic transform: shared vertices stay bitwise identical) for the areas, lengths and
+adjacency the partition works on.
+
 Seeds are households sampled in proportion to their load (so blocks carry similar loads)
 plus a jittered lattice over empty land (so blocks there stay compact). Faces much smaller
 than a typical block (slivers between a line and a Voronoi edge) are merged into the
@@ -12,6 +22,7 @@ neighbour they share most border with; the merged groups are the *units* the par
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -25,10 +36,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Units", "build_units"]
 
-#: Coordinates are snapped to this grid (metres) before noding.
-_GRID_SIZE = 0.01
 #: A shared segment lies on a line when its midpoint is this close (metres).
 _ON_LINE_M = 0.05
+#: Widest sliver between a village outline and a kept grid joined to that grid (metres).
+_SLIVER_M = 1.0
 #: Faces smaller than this share of a village's typical block are merged into a neighbour.
 _SLIVER_SHARE = 0.08
 
@@ -40,9 +51,12 @@ class Units:
     ``edges`` has one row per pair of units of the same village sharing a border: ``a < b``,
     ``length`` (m), ``guide_m`` and ``barrier_m`` (the parts of it lying on guide or barrier
     lines). ``cut`` is the label of the face's enclosing cut polygon (a kept grid), or -1.
+    ``faces`` are in metres, ``store_faces`` the same faces in the storage CRS (exact
+    village outlines: dissolve these for the grids).
     """
 
     faces: NDArray[np.object_]
+    store_faces: NDArray[np.object_]
     face_unit: NDArray[np.intp]
     village: NDArray[np.intp]
     cut: NDArray[np.intp]
@@ -123,7 +137,9 @@ def face_edges(
     swap = (p0[:, 0] > p1[:, 0]) | ((p0[:, 0] == p1[:, 0]) & (p0[:, 1] > p1[:, 1]))
     a = np.where(swap[:, None], p1, p0)
     b = np.where(swap[:, None], p0, p1)
-    keys = np.round(np.hstack([a, b]) * 1000).astype(np.int64)
+    # Neighbours share bitwise identical vertices (one noding, a pointwise transform): the
+    # segment's coordinates themselves are the key.
+    keys = np.hstack([a, b])
     _, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
     inverse = inverse.ravel()
     twice = counts[inverse] == 2
@@ -178,6 +194,28 @@ def _merge_slivers(
     return np.unique(parent, return_inverse=True)[1].ravel()
 
 
+def _identity(geoms: NDArray[np.object_]) -> NDArray[np.object_]:
+    return geoms
+
+
+def _faces(
+    drawn: NDArray[np.object_],
+    outlines: NDArray[np.object_],
+    cuts: NDArray[np.object_],
+    to_store: Callable[[NDArray[np.object_]], NDArray[np.object_]],
+) -> tuple[NDArray[np.object_], NDArray[np.intp]]:
+    """Faces (storage CRS) inside the villages, and the village of each (module docstring)."""
+    linework = np.concatenate([to_store(drawn), shapely.boundary(outlines), shapely.boundary(cuts)])
+    noded = shapely.union_all(linework)
+    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
+    inner = shapely.point_on_surface(faces)
+    pts, hit = shapely.STRtree(outlines).query(inner, predicate="within")
+    face_village = np.full(len(faces), -1, dtype=np.intp)
+    face_village[pts] = hit
+    keep = face_village >= 0
+    return faces[keep], face_village[keep]
+
+
 def build_units(
     villages: NDArray[np.object_],
     xy: NDArray[np.float64],
@@ -190,10 +228,18 @@ def build_units(
     barriers: NDArray[np.object_],
     cuts: NDArray[np.object_] | None = None,
     seed: int = 0,
+    outlines: NDArray[np.object_] | None = None,
+    to_store: Callable[[NDArray[np.object_]], NDArray[np.object_]] = _identity,
+    to_metres: Callable[[NDArray[np.object_]], NDArray[np.object_]] = _identity,
+    cuts_cover: bool = False,
 ) -> Units:
     """Polygonise villages, lines, cuts and Voronoi edges into units (see module docstring).
 
-    ``blocks[i]`` is the number of seeds wanted in village ``i``.
+    ``blocks[i]`` is the number of seeds wanted in village ``i``. ``villages``, ``xy``,
+    ``guides`` and ``barriers`` are in metres; ``outlines`` (the villages as stored, default
+    ``villages``) and ``cuts`` (kept grids) are in the storage CRS, reached from metres with
+    ``to_store`` and back with ``to_metres``. ``cuts_cover``: the cuts are a whole plan
+    meant to cover the villages (slivers along the outlines join them).
     """
     rng = np.random.default_rng(seed)
     seeds = [
@@ -206,27 +252,27 @@ def build_units(
         shapely.multipoints(all_seeds), extend_to=extent, only_edges=True
     )
     cut_geoms = cuts if cuts is not None else np.empty(0, dtype=object)
-    linework = np.concatenate(
-        [
-            shapely.get_parts(voronoi),
-            shapely.boundary(villages),
-            guides,
-            barriers,
-            shapely.boundary(cut_geoms),
-        ]
+    store_faces, face_village = _faces(
+        np.concatenate([shapely.get_parts(voronoi), guides, barriers]),
+        villages if outlines is None else outlines,
+        cut_geoms,
+        to_store,
     )
-    noded = shapely.union_all(linework, grid_size=_GRID_SIZE)
-    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
-    inner = shapely.point_on_surface(faces)
-    pts, hit = shapely.STRtree(villages).query(inner, predicate="within")
-    face_village = np.full(len(faces), -1, dtype=np.intp)
-    face_village[pts] = hit
-    keep = face_village >= 0
-    faces, inner, face_village = faces[keep], inner[keep], face_village[keep]
+    faces = to_metres(store_faces)
     face_cut = np.full(len(faces), -1, dtype=np.intp)
     if len(cut_geoms):
+        inner = shapely.point_on_surface(store_faces)
         pts, hit = shapely.STRtree(cut_geoms).query(inner, predicate="within")
         face_cut[pts] = hit
+        # When the cuts are a whole plan (rebalance), slivers between a village outline and
+        # grids that were re-projected or digitised (off the outline by millimetres) join the
+        # nearest grid within 1 m. Locked grids (drawing) are kept as they are.
+        loose = np.flatnonzero(face_cut < 0) if cuts_cover else np.empty(0, dtype=np.intp)
+        if loose.size:
+            tree = shapely.STRtree(to_metres(cut_geoms))
+            near = shapely.point_on_surface(faces[loose])
+            pts, hit = tree.query_nearest(near, max_distance=_SLIVER_M, all_matches=False)
+            face_cut[loose[pts]] = hit
     edges = face_edges(faces, guides, barriers)
     # Households: the face covering each point (a point on a shared edge takes the first).
     tree = shapely.STRtree(faces)
@@ -234,7 +280,7 @@ def build_units(
     point_face = np.full(len(xy), -1, dtype=np.intp)
     point_face[pts[::-1]] = hit[::-1]
     lost = np.flatnonzero(point_face < 0)
-    if lost.size:  # within the 1 cm snapping of the village edge
+    if lost.size:  # on a village edge, off the re-projected faces by a rounding error
         point_face[lost] = tree.query_nearest(shapely.points(xy[lost]), all_matches=False)[1]
     area = shapely.area(faces)
     typical = shapely.area(villages) / np.maximum(blocks, 1)
@@ -264,6 +310,7 @@ def build_units(
     unit_edges = unit_edges.groupby(["a", "b"], as_index=False).sum()
     return Units(
         faces=faces,
+        store_faces=store_faces,
         face_unit=face_unit,
         village=unit_village,
         cut=unit_cut,

@@ -70,9 +70,10 @@ def rebalance(
     require_crs(frame.crs, source="plan")
     inputs = prepare(villages, households, lines=lines, village_id=village_id, people=people, by=by)
     weights = inputs.weights(by)
-    geoms = np.asarray(frame.geometry.to_crs(inputs.crs).array, dtype=object)
+    # The plan's grids in the villages' storage CRS: their borders are noded as they are.
+    geoms = np.asarray(frame.geometry.to_crs(inputs.store_crs).array, dtype=object)
     codes = frame["grid_code"].astype(str).to_numpy()
-    pts, hit = shapely.STRtree(inputs.villages).query(
+    pts, hit = shapely.STRtree(inputs.outlines).query(
         shapely.point_on_surface(geoms), predicate="within"
     )
     grid_village = np.full(len(geoms), -1, dtype=np.intp)
@@ -89,6 +90,10 @@ def rebalance(
         barriers=inputs.barriers,
         cuts=geoms,
         seed=seed,
+        outlines=inputs.outlines,
+        to_store=inputs.to_store,
+        to_metres=inputs.to_metres,
+        cuts_cover=True,
     )
     if (units.cut < 0).any():
         where = inputs.village_ids[np.unique(units.village[units.cut < 0])]

@@ -145,6 +145,7 @@ def village_counts(
 def _locked(
     locked: gpd.GeoDataFrame | None, crs: CRS
 ) -> tuple[NDArray[np.object_], NDArray[np.str_]]:
+    """Kept grids in ``crs`` (the villages' storage CRS: kept exactly) and their codes."""
     if locked is None or len(locked) == 0:
         return np.empty(0, dtype=object), np.empty(0, dtype=str)
     require_crs(locked.crs, source="locked")
@@ -157,9 +158,33 @@ def _locked(
     return np.asarray(locked.geometry.to_crs(crs).array, dtype=object), codes
 
 
+def _why(
+    units: Units, village: int, mine: NDArray[np.bool_], target: float, tolerance: float
+) -> str:
+    """Why a grid stayed outside the band: an indivisible unit, or stalled balancing."""
+    width = 2 * tolerance * target
+    heavy = float(units.load[mine].max(initial=0.0))
+    if heavy > width:
+        return (
+            f": it holds an indivisible block of {heavy:.0f} (households at one spot), wider "
+            f"than the band ({width:.0f}); widen the tolerance or change the target"
+        )
+    near = units.load[units.village == village]
+    return (
+        f"; the balance moves and redraws of neighbouring grids found no contiguous fix "
+        f"(largest block in the village {near.max(initial=0.0):.0f}, band width {width:.0f})"
+    )
+
+
 def dissolve(units: Units, unit_grid: NDArray[np.intp], crs: CRS) -> gpd.GeoSeries:
-    """Union the faces of each grid (a coverage union: exact, fast), in EPSG:4490."""
-    faces = gpd.GeoDataFrame({"grid": unit_grid[units.face_unit]}, geometry=units.faces, crs=crs)
+    """Union the faces of each grid (a coverage union: exact, fast), in EPSG:4490.
+
+    The faces are taken in the villages' storage CRS ``crs``: their outer edges are the
+    villages' own coordinates, so with villages stored in EPSG:4490 nothing is re-projected.
+    """
+    faces = gpd.GeoDataFrame(
+        {"grid": unit_grid[units.face_unit]}, geometry=units.store_faces, crs=crs
+    )
     merged = faces.dissolve(by="grid", method="coverage")
     return merged.geometry.to_crs(CGCS2000)
 
@@ -179,7 +204,7 @@ def assemble(
     locked_rows: set[int] | None = None,
 ) -> Plan:
     """Dissolve, count, validate and code the grids of a partition."""
-    geoms = dissolve(units, unit_grid, inputs.crs)
+    geoms = dissolve(units, unit_grid, inputs.store_crs)
     n = len(grid_village)
     point_grid = unit_grid[units.point_unit]
     load = np.bincount(point_grid, weights=inputs.weights(by), minlength=n)
@@ -239,7 +264,10 @@ def assemble(
                     "village": frame["vill_code"].iloc[i],
                     "grid": frame["grid_code"].iloc[i],
                     "detail": f"load {load[i]:.0f} is {frame['dev_pct'].iloc[i]:+.1f} % "
-                    f"from the target {frame['target'].iloc[i]:.0f}",
+                    f"from the target {frame['target'].iloc[i]:.0f}"
+                    + _why(
+                        units, grid_village[i], unit_grid == i, frame["target"].iloc[i], tolerance
+                    ),
                 }
             )
     columns = [
@@ -333,12 +361,12 @@ def draw_grids(
     started = time.perf_counter()
     inputs = prepare(villages, households, lines=lines, village_id=village_id, people=people, by=by)
     weights = inputs.weights(by)
-    kept_geoms, kept_codes = _locked(locked, inputs.crs)
+    kept_geoms, kept_codes = _locked(locked, inputs.store_crs)
     nv = len(inputs.village_ids)
     loads = np.bincount(inputs.point_village, weights=weights, minlength=nv).astype(float)
     kept_village = np.full(len(kept_geoms), -1, dtype=np.intp)
     if len(kept_geoms):
-        pts, hit = shapely.STRtree(inputs.villages).query(
+        pts, hit = shapely.STRtree(inputs.outlines).query(
             shapely.point_on_surface(kept_geoms), predicate="within"
         )
         kept_village[pts] = hit
@@ -363,6 +391,9 @@ def draw_grids(
         barriers=inputs.barriers,
         cuts=kept_geoms,
         seed=seed,
+        outlines=inputs.outlines,
+        to_store=inputs.to_store,
+        to_metres=inputs.to_metres,
     )
     unit_grid = np.full(units.n, -1, dtype=np.intp)
     grid_village: list[int] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -12,7 +13,7 @@ import shapely
 from pyproj import Transformer
 
 from gis_grid.crs import CGCS2000, require_crs
-from gis_grid.errors import DataFileError, GeometryError, GridError
+from gis_grid.errors import DataFileError, GeometryError, GridError, RuleError
 from gis_grid.io import check_unique
 from gis_grid.measure import measure_crs
 
@@ -20,7 +21,14 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
     from pyproj import CRS
 
-__all__ = ["BARRIER_KINDS", "DistrictingError", "InfeasibleError", "Inputs", "natural_lines"]
+__all__ = [
+    "BARRIER_KINDS",
+    "DistrictingError",
+    "InfeasibleError",
+    "Inputs",
+    "natural_lines",
+    "transform_geoms",
+]
 
 #: Line kinds that grids should not straddle (rivers, larger streams, ridges); other lines
 #: (roads, brooks) are guides: boundaries may follow them, grids may cross them.
@@ -32,24 +40,46 @@ class DistrictingError(GridError):
     """Grids cannot be drawn from these inputs (bad coverage, points outside villages ...)."""
 
 
-class InfeasibleError(DistrictingError):
+class InfeasibleError(DistrictingError, RuleError):
     """The target band cannot be met; :attr:`report` says where and why.
+
+    A :class:`~gis_grid.errors.RuleError` too (the band is a rule the villages cannot meet):
+    the service answers 422 with the report's rows as ``problems``.
 
     Attributes
     ----------
     report
-        One row per village that cannot be drawn within the band: ``village``, ``load``,
-        ``low``, ``high``, ``detail``.
+        One row per village that cannot be drawn within the band: ``kind``, ``village``,
+        ``grid``, ``detail``.
     """
 
     def __init__(self, message: str, report: pd.DataFrame) -> None:
-        super().__init__(message)
+        rows = json.loads(report.to_json(orient="records", force_ascii=False))
+        super().__init__(message, problems=[{"rule": "band", **row} for row in rows])
         self.report = report
+
+
+def transform_geoms(geoms: NDArray[np.object_], source: CRS, target: CRS) -> NDArray[np.object_]:
+    """Reproject an array of geometries (every coordinate at once); as is for the same CRS."""
+    if source == target or not len(geoms):
+        return geoms
+    transformer = Transformer.from_crs(source, target, always_xy=True)
+
+    def move(xy: NDArray[np.float64]) -> NDArray[np.float64]:
+        x, y = transformer.transform(xy[:, 0], xy[:, 1])
+        return np.column_stack([x, y])
+
+    return np.asarray(shapely.transform(geoms, move), dtype=object)
 
 
 @dataclass(frozen=True)
 class Inputs:
-    """Villages, households and lines projected to the Gauss-Krüger zone of the data."""
+    """Villages, households and lines projected to the Gauss-Krüger zone of the data.
+
+    ``outlines`` are the villages in their own (storage) CRS ``store_crs``, coordinates
+    untouched: the grids' outer edges are built from them, so a village's grids tile it
+    exactly as stored (no re-projection round trip along the outline).
+    """
 
     crs: CRS
     village_ids: NDArray[np.str_]
@@ -59,10 +89,20 @@ class Inputs:
     point_village: NDArray[np.intp]
     guides: NDArray[np.object_]
     barriers: NDArray[np.object_]
+    store_crs: CRS
+    outlines: NDArray[np.object_]
 
     def weights(self, by: By) -> NDArray[np.float64]:
         """Load of each household: its people, or 1."""
         return self.people if by == "people" else np.ones_like(self.people)
+
+    def to_store(self, geoms: NDArray[np.object_]) -> NDArray[np.object_]:
+        """Geometries in metres -> the villages' storage CRS."""
+        return transform_geoms(geoms, self.crs, self.store_crs)
+
+    def to_metres(self, geoms: NDArray[np.object_]) -> NDArray[np.object_]:
+        """Geometries in the storage CRS -> metres (the Gauss-Krüger zone)."""
+        return transform_geoms(geoms, self.store_crs, self.crs)
 
 
 def _lonlat(crs: CRS, xy: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -90,7 +130,7 @@ def _check_coverage(ids: NDArray[np.str_], geoms: NDArray[np.object_], crs: CRS)
 
 def _project_villages(
     villages: gpd.GeoDataFrame, village_id: str
-) -> tuple[NDArray[np.str_], NDArray[np.object_], CRS]:
+) -> tuple[NDArray[np.str_], NDArray[np.object_], CRS, NDArray[np.object_]]:
     require_crs(villages.crs, source="villages")
     if village_id not in villages.columns:
         msg = f"villages: no field {village_id!r}; pass village_id= naming the village code"
@@ -103,11 +143,12 @@ def _project_villages(
         msg = f"villages: {bad.size} geometries are missing or not polygons (rows {bad[:5] + 1})"
         raise GeometryError(msg)
     crs = measure_crs(villages)
-    projected = np.asarray(villages.geometry.to_crs(crs).array, dtype=object)
-    projected = shapely.make_valid(projected)
+    # make_valid returns a valid geometry unchanged: stored outlines keep their coordinates.
+    outlines = np.asarray(shapely.make_valid(geoms), dtype=object)
+    projected = transform_geoms(outlines, villages.crs, crs)
     ids = villages[village_id].astype(str).to_numpy()
     _check_coverage(ids, projected, crs)
-    return ids, projected, crs
+    return ids, projected, crs, outlines
 
 
 def _locate(
@@ -165,7 +206,7 @@ def prepare(
     if by not in ("people", "households"):
         msg = f"by={by!r}: choose 'people' or 'households'"
         raise DistrictingError(msg)
-    ids, geoms, crs = _project_villages(villages, village_id)
+    ids, geoms, crs, outlines = _project_villages(villages, village_id)
     require_crs(households.crs, source="households")
     pts = households.geometry.to_crs(crs)
     if not pts.geom_type.eq("Point").all():
@@ -191,7 +232,18 @@ def prepare(
     owner = _locate(xy, geoms, labels, crs)
     extent = shapely.box(*shapely.total_bounds(geoms)).buffer(1.0)
     guides, barriers = _split_lines(lines, crs, extent)
-    return Inputs(crs, ids, geoms, xy, count, owner, guides, barriers)
+    return Inputs(
+        crs,
+        ids,
+        geoms,
+        xy,
+        count,
+        owner,
+        guides,
+        barriers,
+        store_crs=require_crs(villages.crs, source="villages"),
+        outlines=outlines,
+    )
 
 
 def natural_lines(

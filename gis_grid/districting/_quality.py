@@ -134,18 +134,28 @@ def plan_quality(  # noqa: PLR0915 - one linear pass of measures, clearer unspli
     inside = owner >= 0
     weights = inputs.weights(by)
     load = np.bincount(owner[inside], weights=weights[inside], minlength=n)
+    # Grids against villages in the villages' storage CRS, where drawn grids share the
+    # outline's coordinates: re-projected, a straight stored edge with extra vertices on it
+    # bends by millimetres to centimetres, which would read as area. Areas are converted to
+    # m² by each village's scale (metres² per storage unit²).
+    stored = shapely.make_valid(
+        np.asarray(frame.geometry.to_crs(inputs.store_crs).array, dtype=object)
+    )
+    scale = shapely.area(inputs.villages) / np.maximum(shapely.area(inputs.outlines), 1e-300)
     # Village of each grid: the one holding most of its area.
-    g_idx, v_idx = shapely.STRtree(inputs.villages).query(geoms, predicate="intersects")
-    overlap = shapely.area(shapely.intersection(geoms[g_idx], inputs.villages[v_idx]))
+    g_idx, v_idx = shapely.STRtree(inputs.outlines).query(stored, predicate="intersects")
+    overlap = shapely.area(shapely.intersection(stored[g_idx], inputs.outlines[v_idx]))
     best = pd.DataFrame({"g": g_idx, "v": v_idx, "a": overlap}).sort_values("a").groupby("g").last()
     grid_village = np.full(n, -1, dtype=np.intp)
     grid_village[best.index.to_numpy()] = best["v"].to_numpy()
     area = shapely.area(geoms)
     one_village = np.zeros(n, dtype=bool)
-    # Drawn grids are noded on a 1 cm grid: allow that much displacement along the outline.
+    # Hand-made grids may be snapped or re-projected: allow 1 cm of displacement along them.
     slack = np.maximum(1.0, _SNAP_M * shapely.length(geoms))
     rows_b = best.index.to_numpy()
-    one_village[rows_b] = best["a"].to_numpy() >= area[rows_b] - slack[rows_b]
+    inside_m2 = best["a"].to_numpy() * scale[best["v"].to_numpy()]
+    stored_m2 = shapely.area(stored[rows_b]) * scale[best["v"].to_numpy()]
+    one_village[rows_b] = inside_m2 >= stored_m2 - slack[rows_b]
     vill_codes = inputs.village_ids[np.maximum(grid_village, 0)]
     if target is not None:
         targets = np.full(n, float(target))
@@ -171,8 +181,8 @@ def plan_quality(  # noqa: PLR0915 - one linear pass of measures, clearer unspli
     valid_villages = []
     for v in range(len(inputs.villages)):
         rows = np.flatnonzero(grid_village == v)
-        covered = shapely.union_all(geoms[rows]) if rows.size else shapely.Polygon()
-        gap = shapely.area(shapely.symmetric_difference(covered, inputs.villages[v]))
+        covered = shapely.union_all(stored[rows]) if rows.size else shapely.Polygon()
+        gap = shapely.area(shapely.symmetric_difference(covered, inputs.outlines[v])) * scale[v]
         limit = max(1.0, _SNAP_M * float(shapely.length(inputs.villages[v])))
         valid_villages.append(bool(shapely.coverage_is_valid(geoms[rows])) and gap < limit)
     out = pd.DataFrame(

@@ -12,6 +12,11 @@ A redraw is a short chain of small public functions:
 4. :func:`gis_grid.db.plans.apply_plan` writes the plan as a new grid version;
 5. :func:`write_plan_report` writes the plan and its quality to GeoPackage or JSON.
 
+For one village or a town drawn from the database as a proposal (the service's
+``POST /villages/{code}/plans``): :func:`propose_plan` (nothing written), then
+:func:`apply_proposal` (one new version, who applied it recorded); :func:`plan_from_features`
+reads a proposal sent back as GeoJSON; :func:`village_counts` says how many grids a band needs.
+
 Examples
 --------
 >>> from gis_grid.db.read import read_town  # doctest: +SKIP
@@ -29,6 +34,13 @@ from gis_grid.plans._draw import (
     inputs_from_files,
     inputs_from_town,
 )
+from gis_grid.plans._propose import (
+    PlanParameters,
+    apply_proposal,
+    plan_from_features,
+    propose_plan,
+    village_counts,
+)
 from gis_grid.plans._report import write_plan_report
 
 __all__ = [
@@ -36,11 +48,16 @@ __all__ = [
     "LINE_KINDS",
     "DrawInputs",
     "PlanError",
+    "PlanParameters",
     "TownPlan",
+    "apply_proposal",
     "check_plan",
     "draw_town",
     "inputs_from_files",
     "inputs_from_town",
     "plan_frame",
+    "plan_from_features",
+    "propose_plan",
+    "village_counts",
     "write_plan_report",
 ]

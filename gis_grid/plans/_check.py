@@ -12,7 +12,7 @@ from pyproj import Transformer
 from gis_grid.codes import split_grid_code
 from gis_grid.crs import CGCS2000, require_crs
 from gis_grid.districting import Plan
-from gis_grid.errors import GridError
+from gis_grid.errors import GridError, RuleError
 from gis_grid.measure import measure_crs
 
 if TYPE_CHECKING:
@@ -21,17 +21,21 @@ if TYPE_CHECKING:
 __all__ = ["COVERAGE_TOLERANCE_M", "PlanError", "check_plan", "plan_frame"]
 
 #: Width (metres) of a gap, overlap or overhang a plan may have along its villages' outlines.
-#: Same allowance as the loader's "grid inside its village" check (``gis_grid.load``): drawn
-#: grids are noded on a centimetre grid in metres and come back to lon/lat, so their outline
-#: differs from the village's by millimetres to decimetres, never by a metre.
+#: Same allowance as the loader's "grid inside its village" check (``gis_grid.load``), for
+#: hand-made plans (digitised, re-projected). Drawn grids need none: they are built from the
+#: villages' stored coordinates and tile them exactly (``gis_grid.districting``).
 COVERAGE_TOLERANCE_M = 1.0
 
 #: Problems listed in one error message (the rest are counted).
 _SHOWN = 5
 
 
-class PlanError(GridError):
-    """A grid plan cannot be written: invalid grids, gaps, overlaps, wrong codes or villages."""
+class PlanError(RuleError):
+    """A grid plan cannot be written: invalid grids, gaps, overlaps, wrong codes or villages.
+
+    Also bad drawing parameters (:func:`~gis_grid.plans.propose_plan`); ``problems`` names
+    the field. A :class:`~gis_grid.errors.RuleError`: the service answers 422.
+    """
 
 
 def _lonlat(crs: CRS, geoms: np.ndarray) -> list[tuple[float, float]]:
@@ -165,7 +169,7 @@ def check_plan(
         reason = shapely.is_valid_reason(frame.geometry.iloc[i])
         problems.append(f"grid {frame['grid_code'].iloc[i]} is invalid: {reason}")
     if problems:
-        raise PlanError(_message(problems))
+        raise PlanError(_message(problems), problems=_rows(problems))
     for village, vgeom in zip(ids, vgeoms, strict=True):
         rows = np.flatnonzero(frame["vill_code"].to_numpy() == village)
         mine = geoms[rows]
@@ -189,8 +193,13 @@ def check_plan(
                 for p, (lon, lat) in zip(wide, _lonlat(crs, wide), strict=True)
             ]
     if problems:
-        raise PlanError(_message(problems, tolerance_m))
+        raise PlanError(_message(problems, tolerance_m), problems=_rows(problems))
     return frame
+
+
+def _rows(problems: list[str]) -> list[dict[str, object]]:
+    """Each problem for the service's ``problems`` (the geometry of the plan is at fault)."""
+    return [{"rule": "tiling", "field": "geometry", "detail": text} for text in problems]
 
 
 def _message(problems: list[str], tolerance_m: float | None = None) -> str:
