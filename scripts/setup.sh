@@ -89,7 +89,7 @@ setup_venv() {
     fi
     log "installing locked Python dependencies (uv.lock)"
     # --inexact keeps uv itself, which is not one of the project's dependencies.
-    .venv/bin/uv sync --frozen --inexact --extra dev --extra bench --extra notebooks --extra docs -q
+    .venv/bin/uv sync --frozen --inexact --extra dev --extra bench --extra notebooks --extra docs --extra scale -q
 }
 
 start_private_cluster() {
