@@ -3,9 +3,13 @@
 A dependency either returns a domain object (a town, a layer spec, a bounding box, a checked
 code, a time range) or raises: a library error that :mod:`api.errors` maps to 404/422, or a
 ``RequestValidationError`` whose ``loc`` names the query parameter, so route functions never
-test for ``None`` and bad input is always a 4xx naming the parameter. The connection
-dependency is where row-level security will hook in later (setting the caller's role and grid
-on the connection before any query runs).
+test for ``None`` and bad input is always a 4xx naming the parameter.
+
+The connection dependencies authenticate the caller (:mod:`api.security`: 401 without a
+valid token, 403 for a role the route's area does not allow) and set the caller's user, role
+and grids on the connection inside the request's transaction
+(:func:`gis_grid.security.context.set_context`), so row-level security in PostgreSQL decides
+which rows every query of the request sees and changes.
 """
 
 from __future__ import annotations
@@ -15,19 +19,21 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated, NoReturn, TypedDict
-from urllib.parse import unquote
 
 import sqlalchemy as sa
-from fastapi import Depends, Header, Path, Query, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.engine import Connection, Engine
 
 from api import crud, layers
+from api.security import AuthorizedUserDep, connect
 from gis_grid import queries
 from gis_grid.config import Settings
 from gis_grid.crs import CHINA_BOUNDS, Datum
-from gis_grid.db.engine import DatabaseError
 from gis_grid.errors import CoordinateError
+from gis_grid.security.accounts import User
+from gis_grid.security.context import set_context
+from gis_grid.security.errors import PermissionDeniedError
 
 __all__ = [
     "CHINA_TIME",
@@ -56,6 +62,7 @@ __all__ = [
     "VillageCode",
     "VillageFilterDep",
     "WriteConnectionDep",
+    "actor_name",
     "check_choice",
     "get_connection",
     "get_engine",
@@ -88,19 +95,15 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
-def _connect(engine: Engine) -> Connection:
-    try:
-        return engine.connect()
-    except sa.exc.OperationalError as exc:
-        # Unreachable database: 503 through the error table, without the URL's password.
-        where = engine.url.render_as_string(hide_password=True)
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-        msg = f"database unavailable ({where}): {reason}"
-        raise DatabaseError(msg) from exc
+# Unreachable database: 503 through the error table, without the URL's password.
+_connect = connect
 
 
-def get_connection(engine: EngineDep) -> Iterator[Connection]:
+def get_connection(engine: EngineDep, user: AuthorizedUserDep) -> Iterator[Connection]:
     """Yield a pooled connection for one request, in a read-only transaction.
+
+    The caller's identity, role and grids are set in the transaction first (row-level
+    security).
 
     Yields
     ------
@@ -110,51 +113,50 @@ def get_connection(engine: EngineDep) -> Iterator[Connection]:
     conn = _connect(engine)
     with conn:
         conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+        set_context(conn, user)
         yield conn
 
 
-def get_write_connection(engine: EngineDep) -> Iterator[Connection]:
+def _refused_by_policy(exc: sa.exc.DBAPIError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) == "42501" and "row-level security" in str(exc)
+
+
+def get_write_connection(engine: EngineDep, user: AuthorizedUserDep) -> Iterator[Connection]:
     """Yield a connection in a read-write transaction, committed before the response is sent.
 
     Declared with ``scope="function"`` (see :data:`WriteConnectionDep`): the commit runs when
     the route function returns, so a client never sees a success whose commit then failed;
-    any exception in the route rolls the whole request back (nothing partial is stored).
+    any exception in the route rolls the whole request back (nothing partial is stored). The
+    caller's context is set first; a row the policies refuse (e.g. a member writing outside
+    their grids) is a 403.
     """
     conn = _connect(engine)
     with conn, conn.begin():
-        yield conn
+        set_context(conn, user)
+        try:
+            yield conn
+        except sa.exc.DBAPIError as exc:
+            if _refused_by_policy(exc):
+                msg = (
+                    f"{user.username} ({user.role.value}) may not write this row: it is outside "
+                    "the grids the account may change. Nothing was stored."
+                )
+                raise PermissionDeniedError(msg) from exc
+            raise
 
 
 ConnectionDep = Annotated[Connection, Depends(get_connection)]
 WriteConnectionDep = Annotated[Connection, Depends(get_write_connection, scope="function")]
 
 
-def get_actor(
-    x_actor: Annotated[
-        str,
-        Header(
-            min_length=1,
-            max_length=300,
-            description=(
-                "Who makes the change (a member's code, or a centre user's name), recorded in "
-                "the history. HTTP headers carry ASCII: percent-encode other text as UTF-8 "
-                "(`centre:%E7%8E%8B` for `centre:王`). The security layer replaces this header "
-                "with the logged-in account."
-            ),
-            examples=["centre:wang"],
-        ),
-    ],
-) -> str:
-    """Return the caller's name for the audit trail of a change (percent-decoded, trimmed)."""
-    try:
-        actor = unquote(x_actor, errors="strict").strip()
-    except UnicodeDecodeError:
-        actor = ""
-    if not actor or len(actor) > 100 or not actor.isprintable():
-        query_error_header(
-            "X-Actor", "X-Actor must be 1-100 printable characters after decoding", x_actor
-        )
-    return actor
+def actor_name(user: User) -> str:
+    """Return the name a change is recorded under: a member's code, else the user name."""
+    return user.member_code or user.username
+
+
+def get_actor(user: AuthorizedUserDep) -> str:
+    """Return who makes a change, for the history: the logged-in account (never a header)."""
+    return actor_name(user)
 
 
 ActorDep = Annotated[str, Depends(get_actor)]

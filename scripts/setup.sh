@@ -119,6 +119,16 @@ start_private_cluster() {
     if [ "$(as_postgres "${psql[@]}" -d postgres -c "SELECT 1 FROM pg_roles WHERE rolname='gis_grid'")" != 1 ]; then
         as_postgres "${psql[@]}" -d postgres -c "CREATE ROLE gis_grid LOGIN CREATEDB CREATEROLE PASSWORD 'gis_grid'"
     fi
+    # Row-level security (docs/security.md): the owner (migrations, loading, the command line)
+    # bypasses it; the web service connects as gis_grid_app, which owns nothing and cannot.
+    as_postgres "${psql[@]}" -d postgres -c "ALTER ROLE gis_grid BYPASSRLS"
+    if [ "$(as_postgres "${psql[@]}" -d postgres -c "SELECT 1 FROM pg_roles WHERE rolname='gis_grid_app'")" != 1 ]; then
+        as_postgres "${psql[@]}" -d postgres -c "CREATE ROLE gis_grid_app LOGIN NOBYPASSRLS PASSWORD 'gis_grid_app'"
+    fi
+    as_postgres "${psql[@]}" -d postgres -c "ALTER ROLE gis_grid_app LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD 'gis_grid_app'"
+    # A runaway query of the service is cancelled rather than holding a pooled connection.
+    as_postgres "${psql[@]}" -d postgres -c "ALTER ROLE gis_grid_app SET statement_timeout = '60s'"
+    export GIS_GRID_APP_DATABASE_URL="postgresql+psycopg://gis_grid_app:gis_grid_app@127.0.0.1:$GIS_GRID_PGPORT/gis_grid"
     if [ "$(as_postgres "${psql[@]}" -d postgres -c "SELECT 1 FROM pg_database WHERE datname='gis_grid'")" != 1 ]; then
         as_postgres "${psql[@]}" -d postgres -c "CREATE DATABASE gis_grid OWNER gis_grid"
     fi

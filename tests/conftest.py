@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
 
 from tests.common import drop_database
+from tests.security_support import TEST_PASSWORD, TEST_USERS, create_test_users
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -122,6 +123,8 @@ def loaded_database_url(database_url: URL) -> Iterator[URL]:
             conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS btree_gist")
         upgrade(url)
         load_sample(SAMPLE_DATA, eng, replace=True)
+        with eng.begin() as conn:
+            create_test_users(conn)
         yield url
     finally:
         eng.dispose()
@@ -160,6 +163,7 @@ class ServerThread:
             database_url=database_url.render_as_string(hide_password=False),
             host="127.0.0.1",
             port=self.port,
+            token_minutes=24 * 60,  # the session's shared server outlives the default
         )
         config = uvicorn.Config(
             create_app(settings), host="127.0.0.1", port=self.port, log_level="warning"
@@ -179,6 +183,9 @@ class ServerThread:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=30)
+        # A later server may get the same port: its tokens are not this one's.
+        for key in [k for k in _TOKENS if k[0] == self.url]:
+            del _TOKENS[key]
 
 
 @pytest.fixture(scope="session")
@@ -221,6 +228,8 @@ def template_database_url(database_url: URL) -> Iterator[URL]:
             conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS btree_gist")
         upgrade(url)
         load_sample(SAMPLE_DATA, eng, replace=True)
+        with eng.begin() as conn:
+            create_test_users(conn)
         eng.dispose()
         yield url
     finally:
@@ -259,3 +268,33 @@ def writable_server_url(writable_database_url: URL) -> Iterator[str]:
     """The platform served over the module's writable copy."""
     with ServerThread(writable_database_url) as server:
         yield server.url
+
+
+# Logins (security, issue 6): every /api/v1 route, map page, /ogc and /tiles needs a token.
+# The template and loaded databases have one account per role (tests/security_support.py).
+
+_TOKENS: dict[tuple[str, str], dict[str, str]] = {}
+
+
+def login_headers(base_url: str, role: str = "admin") -> dict[str, str]:
+    """``Authorization`` header of the test account of ``role`` on the server at ``base_url``."""
+    import httpx
+
+    url = httpx.URL(base_url)
+    origin = f"{url.scheme}://{url.host}:{url.port}"
+    key = (origin, role)
+    if key not in _TOKENS:
+        r = httpx.post(
+            f"{origin}/api/v1/auth/login",
+            json={"username": TEST_USERS[role], "password": TEST_PASSWORD},
+            timeout=60,
+        )
+        assert r.status_code == 200, r.text
+        _TOKENS[key] = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    return _TOKENS[key]
+
+
+@pytest.fixture(scope="session")
+def auth_headers():
+    """``auth_headers(base_url, role="admin")``: a logged-in test account's header."""
+    return login_headers

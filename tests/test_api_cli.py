@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from api.cli import app
+from tests.conftest import login_headers
 
 pytestmark = pytest.mark.postgis
 
@@ -58,7 +59,9 @@ def test_serve_answers_health_and_stops_cleanly(loaded_database_url, unused_tcp_
                 time.sleep(0.2)
         assert r.status_code == 200
         assert r.json()["database"] == "ok"
-        towns = httpx.get(f"http://127.0.0.1:{unused_tcp_port}/api/v1/towns", timeout=30)
+        base = f"http://127.0.0.1:{unused_tcp_port}"
+        assert httpx.get(f"{base}/api/v1/towns", timeout=30).status_code == 401
+        towns = httpx.get(f"{base}/api/v1/towns", timeout=30, headers=login_headers(base))
         assert towns.json()["count"] == 2
     finally:
         proc.terminate()

@@ -23,8 +23,9 @@ VILLAGE = "511703109001"
 
 
 @pytest.fixture(scope="module")
-def client(writable_server_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=writable_server_url + V1, timeout=120) as c:
+def client(writable_server_url: str, auth_headers) -> Iterator[httpx.Client]:
+    headers = auth_headers(writable_server_url)
+    with httpx.Client(base_url=writable_server_url + V1, timeout=120, headers=headers) as c:
         yield c
 
 

@@ -21,11 +21,14 @@ from sqlalchemy.engine import URL, Engine
 
 from gis_grid.assign import ASSIGNED_TABLES, assign_in_database
 from gis_grid.plans import check_plan
+from tests.security_support import TEST_USERS
 
 pytestmark = pytest.mark.postgis
 
 V1 = "/api/v1"
-ACTOR = {"X-Actor": "centre:test"}
+# Who acts is the logged-in account (conftest auth_headers), never a header.
+ACTOR: dict[str, str] = {}
+ACTOR_NAME = TEST_USERS["admin"]
 
 SNAPSHOT_SQL = """
 SELECT md5(coalesce((SELECT string_agg(concat_ws('|', id, code, version, valid_from, valid_to,
@@ -39,8 +42,9 @@ SELECT md5(coalesce((SELECT string_agg(concat_ws('|', id, code, version, valid_f
 
 
 @pytest.fixture(scope="module")
-def client(writable_server_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=writable_server_url, timeout=120) as c:
+def client(writable_server_url: str, auth_headers) -> Iterator[httpx.Client]:
+    headers = auth_headers(writable_server_url)
+    with httpx.Client(base_url=writable_server_url, timeout=120, headers=headers) as c:
         yield c
 
 
@@ -236,8 +240,10 @@ def test_unknown_grid_datum_and_actor(client, db):
     tag, _ = read(client, "511703109211003")
     r = put(client, "511703109211003", _bowtie(), tag, datum="wgs99")
     assert r.status_code == 422 and "datum" in r.text
-    r = client.put(f"{V1}/grids/511703109211003", json=_bowtie(), headers={"If-Match": tag})
-    assert r.status_code == 422 and "x-actor" in r.text.lower()
+    # Not logged in: 401, nothing stored.
+    base = str(client.base_url).rstrip("/")
+    r = httpx.put(f"{base}{V1}/grids/511703109211003", json=_bowtie(), headers={"If-Match": tag})
+    assert r.status_code == 401 and "logged in" in r.text
     assert snapshot(db) == before
 
 
@@ -262,7 +268,7 @@ def test_patch_renames_as_a_new_version(client, db):
         source = conn.scalar(
             sa.text("SELECT source FROM grids WHERE code = :c AND valid_to IS NULL"), {"c": code}
         )
-    assert source == "rename by centre:test: renamed"
+    assert source == f"rename by {ACTOR_NAME}: renamed"
 
 
 @pytest.mark.parametrize(

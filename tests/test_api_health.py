@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 from sqlalchemy.engine import make_url
@@ -11,6 +13,8 @@ from api.errors import STATUS_BY_ERROR, status_for
 from gis_grid.config import Settings
 from gis_grid.db.engine import DatabaseError
 from gis_grid.errors import CoordinateError, GridError, NotFoundError
+from gis_grid.security.crypto import default_keys
+from gis_grid.security.tokens import encode_token
 
 
 @pytest.fixture
@@ -33,7 +37,9 @@ def test_health_is_503_when_database_unreachable(dead_server):
 
 @pytest.mark.parametrize("path", ["/api/v1/towns", "/api/v1/layers/grids", "/map"])
 def test_data_endpoints_are_503_not_500_when_database_unreachable(dead_server, path):
-    r = httpx.get(f"{dead_server}{path}", timeout=30)
+    # A validly signed token: checking its session needs the database, which is down.
+    token = encode_token(default_keys(), user_id=1, jti="0" * 32, expires=int(time.time()) + 600)
+    r = httpx.get(f"{dead_server}{path}", timeout=30, headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 503, r.text
     assert r.json()["error"] == "DatabaseError"
     assert "secret-pw" not in r.text

@@ -23,18 +23,24 @@ from api.schemas.incident_workflow import (
     OverduePublic,
 )
 from gis_grid.crs import convert_lonlat
+from tests.security_support import TEST_USERS
 from tests.test_incidents import png
 
 pytestmark = pytest.mark.postgis
 
 V1 = "/api/v1"
-ACTOR = {"X-Actor": "centre:wang"}  # header values are ASCII (latin-1)
+# Who acts is the logged-in account (conftest auth_headers), never a header.
+ACTOR: dict[str, str] = {}
+ACTOR_NAME = TEST_USERS["admin"]
 SOON = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).isoformat()
 
 
 @pytest.fixture(scope="module")
-def client(writable_server_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=writable_server_url + V1, timeout=60, headers=ACTOR) as c:
+def client(writable_server_url: str, auth_headers) -> Iterator[httpx.Client]:
+    headers = auth_headers(writable_server_url)
+    with httpx.Client(
+        base_url=writable_server_url + V1, timeout=60, headers={**ACTOR, **headers}
+    ) as c:
         yield c
 
 
@@ -130,7 +136,7 @@ def test_report_by_gcj02_lands_in_the_household_grid(client, homes):
             assert props["village_code"] == home.village_code
             assert props["member"]["code"] == home.member
             assert "*" in props["member"]["phone"]
-            assert props["status"] == "reported" and props["reported_by"] == ACTOR["X-Actor"]
+            assert props["status"] == "reported" and props["reported_by"] == ACTOR_NAME
             assert props["assignment"] == "appointed"
             assert props["allowed_next"] == ["accepted", "closed"]
             assert "138****1234" in props["title"]
@@ -159,7 +165,7 @@ def test_report_answers_201_with_location_and_first_event(client, homes):
     events = client.get(f"{where.removeprefix(V1)}/events").json()
     IncidentEventsPublic.model_validate(events)
     assert [(e["from_status"], e["to_status"], e["actor"]) for e in events["data"]] == [
-        (None, "reported", ACTOR["X-Actor"])
+        (None, "reported", ACTOR_NAME)
     ]
 
 
@@ -228,7 +234,7 @@ def test_bad_reports_are_4xx_naming_the_field_and_store_nothing(client, engine, 
         str(client.base_url).rstrip("/") + "/incidents",
         json={"task_type_code": "T02", "title": "x", "lon": homes[5].lon, "lat": homes[5].lat},
     )
-    assert r.status_code == 422 and "x-actor" in r.text.lower()
+    assert r.status_code == 401 and "logged in" in r.text  # no token: nobody to record
     assert state(engine) == before
 
 
@@ -270,7 +276,7 @@ def test_walk_to_evaluated_over_http(client, engine, homes):
     assert events["count"] == 7
     assert [e["to_status"] for e in events["data"]] == ["reported", *(to for to, _ in walk)]
     assert events["data"][1]["note"] == "立案"
-    assert {e["actor"] for e in events["data"]} == {ACTOR["X-Actor"]}
+    assert {e["actor"] for e in events["data"]} == {ACTOR_NAME}
     with engine.connect() as conn:
         stored = conn.execute(
             sa.text("SELECT status::text, evaluation FROM incidents WHERE id = :i"), {"i": iid}
@@ -378,7 +384,7 @@ def test_attachments_upload_list_and_download(client, engine, homes):
         uploader = conn.scalar(
             sa.text("SELECT uploaded_by FROM attachments WHERE id = :id"), {"id": meta["id"]}
         )
-    assert uploader == ACTOR["X-Actor"]
+    assert uploader == ACTOR_NAME
     assert got.headers["content-disposition"].startswith("attachment;")
     assert "/" not in got.headers["content-disposition"].split("filename")[1]
     listed = client.get(f"/incidents/{iid}/attachments").json()
@@ -495,10 +501,10 @@ def test_task_type_admission_then_dispatch(client, engine, homes):
             )
         ).all()
     assert [tuple(row) for row in history] == [
-        (None, "proposed", ACTOR["X-Actor"], None, None),
-        ("proposed", "applied", ACTOR["X-Actor"], None, "镇综治中心申请"),
-        ("applied", "reviewed", ACTOR["X-Actor"], None, None),
-        ("reviewed", "approved", ACTOR["X-Actor"], "区人民政府", None),
+        (None, "proposed", ACTOR_NAME, None, None),
+        ("proposed", "applied", ACTOR_NAME, None, "镇综治中心申请"),
+        ("applied", "reviewed", ACTOR_NAME, None, None),
+        ("reviewed", "approved", ACTOR_NAME, "区人民政府", None),
     ]
     assert step(client, iid, "dispatched", deadline=SOON).status_code == 200
 

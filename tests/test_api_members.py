@@ -17,17 +17,22 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
+from tests.security_support import TEST_USERS
+
 pytestmark = pytest.mark.postgis
 
 V1 = "/api/v1"
-ACTOR = {"X-Actor": "centre:wang"}  # header values are ASCII
+# Who acts is the logged-in account (conftest auth_headers), never a header.
+ACTOR: dict[str, str] = {}
+ACTOR_NAME = TEST_USERS["admin"]
 ZHAOJIA, HESHI = "511703109", "511703129"
 ON = "2025-06-01"
 
 
 @pytest.fixture(scope="module")
-def client(writable_server_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=writable_server_url, timeout=60, headers=ACTOR) as c:
+def client(writable_server_url: str, auth_headers) -> Iterator[httpx.Client]:
+    headers = auth_headers(writable_server_url)
+    with httpx.Client(base_url=writable_server_url, timeout=60, headers={**ACTOR, **headers}) as c:
         yield c
 
 
@@ -188,10 +193,10 @@ def test_nan_and_infinite_home_are_422(client, snapshot, value):
     assert snapshot() == before
 
 
-def test_missing_actor_is_422_and_stores_nothing(client, snapshot):
+def test_not_logged_in_is_401_and_stores_nothing(client, snapshot):
     before = snapshot()
     response = httpx.post(f"{client.base_url}{V1}/members", json=body(code="C-HTTP-NOACTOR"))
-    assert_refused(response, 422, "x-actor")
+    assert_refused(response, 401, "logged in")
     assert snapshot() == before
 
 
@@ -247,7 +252,7 @@ def test_whole_workflow_to_appointed_with_history(client, sql):
         (None, "applied"), ("applied", "recommended"), ("recommended", "examined"),
         ("examined", "publicised"), ("publicised", "appointed"),
     ]  # fmt: skip
-    assert {h["actor"] for h in history["data"]} == {ACTOR["X-Actor"]}
+    assert {h["actor"] for h in history["data"]} == {ACTOR_NAME}
     assert history["data"][-1]["note"] == "任命" and history["count"] == 5
     assert appointed(sql, grid) == "C-HTTP-WALK"
     old = client.get(f"{V1}/members/{incumbent}/history").json()["data"]
@@ -463,7 +468,7 @@ def test_absences(client, snapshot, sql):
     created = client.post(url, json={"starts_on": ON, "ends_on": "2025-06-03", "reason": "病假"})
     assert created.status_code == 201, created.text
     absence = created.json()
-    assert absence["member_code"] == member and absence["actor"] == ACTOR["X-Actor"]
+    assert absence["member_code"] == member and absence["actor"] == ACTOR_NAME
     before = snapshot()
     for payload, status, field in [
         ({"starts_on": "2025-06-03", "ends_on": "2025-06-05", "reason": "年假"}, 409, "starts_on"),

@@ -19,10 +19,14 @@ import shapely.geometry
 import sqlalchemy as sa
 from shapely import wkb
 
+from tests.security_support import TEST_USERS
+
 pytestmark = pytest.mark.postgis
 
 V1 = "/api/v1"
-ACTOR = {"X-Actor": "centre:planner-test"}
+# Who acts is the logged-in account (conftest auth_headers), never a header.
+ACTOR: dict[str, str] = {}
+ACTOR_NAME = TEST_USERS["planner"]
 TOWN = "511703109"
 VILLAGE = "511703109209"
 #: Zhaojia's smallest village (77 households): cannot hold a grid of 200 households.
@@ -43,8 +47,9 @@ SELECT md5(coalesce((SELECT string_agg(concat_ws('|', id, code, version, valid_f
 
 
 @pytest.fixture(scope="module")
-def client(writable_server_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=writable_server_url + V1, timeout=120) as c:
+def client(writable_server_url: str, auth_headers) -> Iterator[httpx.Client]:
+    headers = auth_headers(writable_server_url, "planner")
+    with httpx.Client(base_url=writable_server_url + V1, timeout=120, headers=headers) as c:
         yield c
 
 
@@ -173,7 +178,7 @@ def test_apply_features_round_trip(client, db):
     assert answer.status_code == 200, answer.text
     applied = answer.json()
     assert applied["added"] == 3 and applied["closed"] == len(old)
-    assert "centre:planner-test" in applied["source"]
+    assert ACTOR_NAME in applied["source"]
     new = current_grids(db, VILLAGE)
     assert sorted(new) == sorted(f["properties"]["grid_code"] for f in features)
     for f in features:
@@ -184,7 +189,7 @@ def test_apply_features_round_trip(client, db):
         assert geom.geom_type == "MultiPolygon" and len(geom.geoms) == 1  # the column's type
         assert shapely.equals_exact(geom.geoms[0], sent, 0)
         assert version == (old[code][0] + 1 if code in old else 1)
-        assert "by centre:planner-test" in source and "test round trip" in source
+        assert f"by {ACTOR_NAME}" in source and "test round trip" in source
     # History kept: every old version is closed, not deleted.
     closed = scalar(
         db,
@@ -209,10 +214,16 @@ def test_apply_features_round_trip(client, db):
     assert_tiles_exactly(features, village_geometry(db, VILLAGE))
 
 
-def test_apply_at_once_needs_an_actor(client, db):
+def test_apply_at_once_needs_a_login(client, db):
     before = snapshot(db)
-    r = client.post(f"/villages/{VILLAGE}/plans", params={"apply": "true"}, json={"n_grids": 4})
-    refused(r, 422, "x-actor")
+    # Not logged in: nobody to record, nothing applied.
+    r = httpx.post(
+        f"{str(client.base_url).rstrip('/')}/villages/{VILLAGE}/plans",
+        params={"apply": "true"},
+        json={"n_grids": 4},
+        timeout=120,
+    )
+    refused(r, 401, "logged in")
     assert snapshot(db) == before
     old = current_grids(db, VILLAGE)
     r = client.post(
@@ -223,7 +234,7 @@ def test_apply_at_once_needs_an_actor(client, db):
     assert plan["applied"]["added"] == 4 and plan["applied"]["closed"] == len(old)
     new = current_grids(db, VILLAGE)
     assert sorted(new) == sorted(f["properties"]["grid_code"] for f in plan["features"])
-    assert all("by centre:planner-test" in source for _, _, source in new.values())
+    assert all(f"by {ACTOR_NAME}" in source for _, _, source in new.values())
     assert snapshot(db) != before
 
 
@@ -320,7 +331,9 @@ def test_bad_features_refused_on_apply(client, db):
     def send(items: list[dict[str, Any]], headers: dict[str, str] = ACTOR) -> httpx.Response:
         return client.post(url, json={"features": items}, headers=headers)
 
-    refused(send(features, headers={}), 422, "x-actor")
+    base = str(client.base_url).rstrip("/")
+    no_login = httpx.post(f"{base}{url}", json={"features": features}, timeout=120)
+    refused(no_login, 401, "logged in")
     refused(send([]), 422, "features")
     # A gap: one grid left out.
     gap = refused(send(features[1:]), 422, VILLAGE, "gap")

@@ -19,11 +19,14 @@ import sqlalchemy as sa
 from gis_grid.codes import id_check_character
 from gis_grid.crs import convert_lonlat
 from gis_grid.privacy import mask_id_number
+from tests.security_support import TEST_USERS, clear_residents, id_number_hash
 
 pytestmark = pytest.mark.postgis
 
 V1 = "/api/v1"
-ACTOR = {"X-Actor": "centre:test"}
+# Who acts is the logged-in account (conftest auth_headers), never a header.
+ACTOR: dict[str, str] = {}
+ACTOR_NAME = TEST_USERS["admin"]
 GRID = "511703109001001"
 OTHER_GRID = "511703129001001"
 HOUSEHOLD = "5117031090010001"
@@ -31,8 +34,11 @@ TABLES = ("households", "residents", "pollution_points", "hazards", "patrol_logs
 
 
 @pytest.fixture(scope="module")
-def client(writable_server_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=writable_server_url + V1, timeout=60, headers=ACTOR) as c:
+def client(writable_server_url: str, auth_headers) -> Iterator[httpx.Client]:
+    headers = auth_headers(writable_server_url)
+    with httpx.Client(
+        base_url=writable_server_url + V1, timeout=60, headers={**ACTOR, **headers}
+    ) as c:
         yield c
 
 
@@ -232,12 +238,11 @@ def test_household_swapped_outside_and_duplicate(client, db):
         json={"code": HOUSEHOLD, "people": 1, "lon": lon, "lat": lat},
     )
     assert dup["problems"][0]["field"] == "code"
-    no_actor = client.post(
-        "/households",
+    no_login = httpx.post(
+        f"{str(client.base_url).rstrip('/')}/households",
         json={"code": "X-NA", "people": 1, "lon": lon, "lat": lat},
-        headers={"X-Actor": ""},
     )
-    assert no_actor.status_code == 422 and "x-actor" in no_actor.text.lower()
+    assert no_login.status_code == 401 and "logged in" in no_login.text
 
 
 def test_household_patch_refusals(client, db):
@@ -413,9 +418,9 @@ def test_resident_bad_input_names_the_field(client, db, household, body, field):
 
 
 def test_resident_duplicate_id_number_is_409_masked(client, db, household):
-    number = scalar(
-        db, "SELECT id_number FROM residents WHERE id_number IS NOT NULL ORDER BY id LIMIT 1"
-    )
+    with db.connect() as conn:
+        first = clear_residents(conn, "r.id_number_enc IS NOT NULL")[0]
+    number = first["id_number"]
     r_before = snapshot(db)
     r = client.post(
         f"/households/{household}/residents", json={"name": "重复", "id_number": number}
@@ -425,10 +430,12 @@ def test_resident_duplicate_id_number_is_409_masked(client, db, household):
     assert r.json()["problems"][0]["field"] == "id_number"
     assert snapshot(db) == r_before
     # Lower-case x and spaces are normalised before the check.
-    resident_id = scalar(db, "SELECT id FROM residents WHERE id_number = :n", n=number)
+    resident_id = scalar(
+        db, "SELECT id FROM residents WHERE id_number_hash = :n", n=id_number_hash(number)
+    )
     other = scalar(
         db,
-        "SELECT id FROM residents WHERE id_number IS NOT NULL AND id <> :i ORDER BY id LIMIT 1",
+        "SELECT id FROM residents WHERE id_number_enc IS NOT NULL AND id <> :i ORDER BY id LIMIT 1",
         i=resident_id,
     )
     answer = refused(
@@ -468,7 +475,7 @@ def test_resident_second_head_and_unknowns(client, db):
 def test_resident_patch_checks_the_whole_record(client, db):
     resident_id, number = scalar(
         db,
-        "SELECT array[id::text, id_number] FROM residents WHERE gender = 'male' "
+        "SELECT array[id::text, id_number_masked] FROM residents WHERE gender = 'male' "
         "ORDER BY id LIMIT 1",
     )
     answer = refused(client, db, "PATCH", f"/residents/{resident_id}", json={"gender": "female"})

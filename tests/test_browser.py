@@ -9,11 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import httpx
 import pytest
 import shapely
+
+from tests.conftest import login_headers
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgis, pytest.mark.slow]
 
@@ -51,6 +54,11 @@ class PageLog:
             self.external.append(req.url)
 
 
+def _get(url: str, **kwargs: Any) -> httpx.Response:
+    """GET as the test administrator."""
+    return httpx.get(url, headers=login_headers(url), **kwargs)
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     sync_api = pytest.importorskip("playwright.sync_api")
@@ -74,6 +82,9 @@ def browser() -> Iterator[object]:
 @pytest.fixture
 def page(browser, server_url):
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+    # Logged in as a browser is: the HttpOnly cookie the login sets (accepted for GETs).
+    token = login_headers(server_url)["Authorization"].removeprefix("Bearer ")
+    context.add_cookies([{"name": "gis_grid_token", "value": token, "url": server_url}])
     pg = context.new_page()
     log = PageLog(origin=server_url)
     log.attach(pg)
@@ -108,7 +119,7 @@ _COUNT_LAYERS_JS = """
 
 def test_map_page_renders_every_layer_offline(page, server_url):
     pg, log = page
-    towns = httpx.get(f"{server_url}/api/v1/towns", timeout=60).json()["data"]
+    towns = _get(f"{server_url}/api/v1/towns", timeout=60).json()["data"]
     pg.goto(f"{server_url}/map", wait_until="networkidle")
     pg.wait_for_function("typeof L !== 'undefined' && document.querySelector('.leaflet-container')")
     pg.wait_for_selector(".leaflet-control-layers-overlays label")
@@ -135,7 +146,7 @@ def test_map_page_renders_every_layer_offline(page, server_url):
     view = shapely.box(*info["view"])
     drawn = shapely.points(info["coords"])
     for town in towns:
-        layer = httpx.get(
+        layer = _get(
             f"{server_url}/api/v1/layers/towns", params={"town": town["code"]}, timeout=60
         ).json()
         outline = shapely.geometry.shape(layer["features"][0]["geometry"])
@@ -168,7 +179,7 @@ def test_map_draws_rivers_streams_and_roads(page, server_url):
     pg, log = page
     town = "511703129"  # Heshi: the DEM town, with the real river and the derived streams
     counts = {
-        layer: httpx.get(
+        layer: _get(
             f"{server_url}/api/v1/layers/{layer}", params={"town": town, "limit": 1}, timeout=60
         ).json()["numberMatched"]
         for layer in ("rivers", "streams", "roads")
@@ -201,7 +212,7 @@ def test_map_draws_rivers_streams_and_roads(page, server_url):
 
 def test_map_tooltip_shows_grid_counts(page, server_url):
     pg, log = page
-    grid = httpx.get(f"{server_url}/api/v1/layers/grids", params={"limit": 1}, timeout=60).json()
+    grid = _get(f"{server_url}/api/v1/layers/grids", params={"limit": 1}, timeout=60).json()
     feature = grid["features"][0]
     pg.goto(
         f"{server_url}/map?town={feature['properties']['village_code'][:9]}",

@@ -11,6 +11,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 
 from gis_grid.codes import id_check_character
 from gis_grid.db import migrate
+from gis_grid.security.crypto import Keys, seal
 
 pytestmark = pytest.mark.postgis
 
@@ -187,13 +188,22 @@ def test_resident_id_number_checked(conn):
         sa.text(INSERT_HOUSEHOLD),
         {"code": "H1", "village": VILLAGE, "people": 2, "x": 107.405, "y": 30.965},
     )
-    sql = "INSERT INTO residents (household_id, name, id_number) VALUES (:h, '张三', :n)"
+    # Encrypted at rest: the database holds ciphertext, a lookup hash and the masked form;
+    # it checks that the three come together, the hash's and the masked form's formats,
+    # and that one person is registered once (the hash is unique).
+    sql = (
+        "INSERT INTO residents (household_id, name, id_number_enc, id_number_hash, "
+        "id_number_masked) VALUES (:h, '张三', :e, :hash, :m)"
+    )
     good = "51170319900307123" + id_check_character("51170319900307123")
-    conn.execute(sa.text(sql), {"h": household, "n": good})
-    wrong_check = good[:17] + ("0" if good[17] != "0" else "1")
-    for bad in ["5117031990030712", "51170319900307123x", "ABCDEFGHIJKLMNOPQR", wrong_check]:
-        _refused(conn, sql, {"h": household, "n": bad}, "ck_residents_id_number_format")
-    _refused(conn, sql, {"h": household, "n": good}, "uq_residents_id_number")
+    sealed = seal(good, Keys.from_secret("k" * 32), "id_number")
+    assert sealed is not None and good.encode() not in sealed.enc
+    row = {"h": household, "e": sealed.enc, "hash": sealed.hash, "m": sealed.masked}
+    conn.execute(sa.text(sql), row)
+    _refused(conn, sql, {**row, "m": good}, "ck_residents_id_number_masked_format")
+    _refused(conn, sql, {**row, "hash": "x" * 64}, "ck_residents_id_number_hash_format")
+    _refused(conn, sql, {**row, "e": None}, "ck_residents_id_number_sealed")
+    _refused(conn, sql, row, "uq_residents_id_number_hash")
 
 
 def test_id_check_function_matches_python(conn):

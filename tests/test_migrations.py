@@ -37,6 +37,7 @@ TABLES = {
     "attachments",
     "patrol_logs",
     "task_type_changes",
+    *("users", "sessions", "audit_log"),
 }
 ENUMS = {
     "village_kind",
@@ -58,6 +59,8 @@ WORKFLOW_TABLES = {
     "patrol_logs",
     "task_type_changes",
 }
+#: What revision 0005 adds (tables; it also changes residents and enables row-level security).
+SECURITY_TABLES = {"users", "sessions", "audit_log"}
 
 
 @pytest.fixture
@@ -127,7 +130,11 @@ def test_natural_lines_revision_goes_down_and_up_alone(fresh_url):
     # 0002 on its own: down to 0001 removes only the lines table and its enum, keeps the
     # rows of 0001's tables, and up again restores it
     migrate.upgrade(fresh_url, "0001")
-    assert _state(fresh_url) == (TABLES - WORKFLOW_TABLES - LINES_TABLES, ENUMS - LINES_ENUMS, True)
+    assert _state(fresh_url) == (
+        TABLES - WORKFLOW_TABLES - SECURITY_TABLES - LINES_TABLES,
+        ENUMS - LINES_ENUMS,
+        True,
+    )
     engine = sa.create_engine(fresh_url, poolclass=sa.NullPool)
     with engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO districts (code, name) VALUES ('511703', '达川区')"))
@@ -135,11 +142,15 @@ def test_natural_lines_revision_goes_down_and_up_alone(fresh_url):
 
     migrate.upgrade(fresh_url, "0002")
     assert migrate.current_revision(fresh_url) == "0002"
-    assert _state(fresh_url) == (TABLES - WORKFLOW_TABLES, ENUMS, True)
+    assert _state(fresh_url) == (TABLES - WORKFLOW_TABLES - SECURITY_TABLES, ENUMS, True)
 
     migrate.downgrade(fresh_url, "0001")
     assert migrate.current_revision(fresh_url) == "0001"
-    assert _state(fresh_url) == (TABLES - WORKFLOW_TABLES - LINES_TABLES, ENUMS - LINES_ENUMS, True)
+    assert _state(fresh_url) == (
+        TABLES - WORKFLOW_TABLES - SECURITY_TABLES - LINES_TABLES,
+        ENUMS - LINES_ENUMS,
+        True,
+    )
     engine = sa.create_engine(fresh_url, poolclass=sa.NullPool)
     with engine.connect() as conn:
         assert conn.scalar(sa.text("SELECT count(*) FROM districts")) == 1
@@ -195,7 +206,7 @@ def test_workflow_revision_goes_down_and_up_alone(fresh_url):
                 )
             )
     migrate.downgrade(fresh_url, "0003")
-    assert _state(fresh_url) == (TABLES - WORKFLOW_TABLES, ENUMS, True)
+    assert _state(fresh_url) == (TABLES - WORKFLOW_TABLES - SECURITY_TABLES, ENUMS, True)
     with engine.connect() as conn:
         columns = set(
             conn.scalars(

@@ -24,12 +24,12 @@ pytestmark = pytest.mark.postgis
 GRID = "511703109003001"  # 六角坵第1网格, Zhaojia
 NEIGHBOUR = "511703109003003"  # shares the edge the walkthrough moves
 VERTEX = 9  # index in the outer ring of the first polygon, moved 0.0002° east (~19 m)
-ACTOR = {"X-Actor": "centre:wang"}
 
 
 @pytest.fixture(scope="module")
-def api(writable_server_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=f"{writable_server_url}/api/v1", headers=ACTOR, timeout=60) as c:
+def api(writable_server_url: str, auth_headers) -> Iterator[httpx.Client]:
+    headers = auth_headers(writable_server_url)
+    with httpx.Client(base_url=f"{writable_server_url}/api/v1", headers=headers, timeout=60) as c:
         yield c
 
 

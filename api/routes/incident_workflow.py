@@ -134,9 +134,9 @@ def report_incident(conn: WriteConnectionDep, actor: ActorDep, body: IncidentCre
     to CGCS2000. It must lie in a current grid of one of the platform's towns: otherwise 422
     giving the coordinate and the distance to the nearest town and grid (swapped lon/lat and
     NaN are 422 too). The responsible member is the grid's appointed member, or the AB post's
-    member when that one is absent today. ``X-Actor`` is stored as the reporter and the first
-    event (→ reported) is recorded. Any task type may be reported; only approved ones can be
-    dispatched.
+    member when that one is absent today. The logged-in account is stored as the reporter and
+    the first event (→ reported) is recorded. Any task type may be reported; only approved
+    ones can be dispatched.
     """
     if body.geometry is not None:
         lon, lat = body.geometry.coordinates[:2]
@@ -178,7 +178,7 @@ def transition_incident(
     closed → evaluated. Any other step is 409 naming the current status and the allowed ones.
     A dispatch needs a ``deadline`` later than now (the clock starts) and a task type the
     district approved (article 10), else 422 naming the type and its state; ``evaluated``
-    needs ``evaluation`` 1-5. Each step is recorded (who = ``X-Actor``, when, note). Two
+    needs ``evaluation`` 1-5. Each step is recorded (who = the logged-in account, when, note). Two
     concurrent steps from the same status cannot both succeed: the second gets 409.
     """
     incidents.transition_incident(

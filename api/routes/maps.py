@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from api import layers
 from api.deps import ConnectionDep, TownFilterDep
 from api.errors import error_responses
+from api.security import AuthorizedUserDep
 from gis_grid.errors import GeometryError, NotFoundError
 from maps.overview import build_overview_map
 from maps.vendor import STATIC_DIR
@@ -87,6 +88,7 @@ def render_overview(
 def overview_map(
     request: Request,
     conn: ConnectionDep,
+    user: AuthorizedUserDep,
     town: TownFilterDep,
     basemap: Annotated[
         Literal["none", "osm"],
@@ -104,7 +106,9 @@ def overview_map(
     cache: MapCache = request.app.state.map_cache
     static_url = str(request.app.url_path_for("static", path="/")).rstrip("/")
     code = town.code if town else ""
-    key = (code, basemap, static_url, layers.data_fingerprint(conn))
+    # Pages differ by whose rows the caller sees (row-level security): cached per scope.
+    scope = f"member:{user.member_code}" if user.member_code is not None else "all"
+    key = (code, basemap, static_url, scope, layers.data_fingerprint(conn))
     page = cache.get(key)
     if page is None:
         page = render_overview(

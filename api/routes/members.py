@@ -141,7 +141,7 @@ def transition_member(
     naming the allowed next steps. ``examined`` needs the four vetting flags recorded (422).
     ``appointed`` checks article 6 on the date ``on`` (422 listing every failed rule), that
     the grid is current, and that it has no other appointed member (409 naming them, unless
-    ``replaces`` names them). Each step is recorded with the ``X-Actor`` and the note.
+    ``replaces`` names them). Each step is recorded with the logged-in account and the note.
     """
     result = members.transition_member(
         conn,

@@ -2,8 +2,8 @@
 
 ``POST /villages/{code}/plans`` and ``POST /towns/{code}/plans`` draw from the database
 (:func:`gis_grid.plans.propose_plan`) and answer with the proposal as GeoJSON, writing
-nothing; with ``?apply=true`` (and ``X-Actor``) the proposal is written at once as one new
-grid version (:func:`gis_grid.plans.apply_proposal`: old versions kept in history, points
+nothing; with ``?apply=true`` the proposal is written at once (as the logged-in account) as one
+new grid version (:func:`gis_grid.plans.apply_proposal`: old versions kept in history, points
 re-assigned). ``POST …/plans/apply`` writes a proposal's features sent back by the client.
 ``GET /villages/{code}/plans/counts`` says how many grids a load band needs.
 """
@@ -13,8 +13,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import shapely.geometry
-from fastapi import APIRouter, Header, Path, Query
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Path, Query
 
 from api.deps import (
     TOWN_CODE_PATTERN,
@@ -59,37 +58,12 @@ TownCode = Annotated[
 ApplyQuery = Annotated[
     bool,
     Query(
-        description="Write the proposal at once as the new grid version (needs X-Actor); "
-        "refused (422) if any grid misses the band"
-    ),
-]
-OptionalActor = Annotated[
-    str | None,
-    Header(
-        min_length=1,
-        max_length=100,
-        pattern=r"^\S(.*\S)?$",
-        description="Who applies the plan (required with apply=true), recorded with the grids",
-        examples=["centre:王主任"],
+        description="Write the proposal at once as the new grid version, recorded as the "
+        "logged-in account; refused (422) if any grid misses the band"
     ),
 ]
 
 _ERRORS = error_responses(404, 422)
-
-
-def _require_actor(actor: str | None) -> str:
-    if actor is None:
-        raise RequestValidationError(
-            [
-                {
-                    "type": "missing",
-                    "loc": ("header", "x-actor"),
-                    "msg": "X-Actor is required to apply a plan (apply=true): who applies it",
-                    "input": None,
-                }
-            ]
-        )
-    return actor
 
 
 def _params(body: PlanCreate, n_grids: int | None = None) -> PlanParameters:
@@ -176,16 +150,13 @@ def _draw(
     village: str | None,
     town: str | None,
     apply: bool,
-    actor: str | None,
+    actor: str,
 ) -> PlanPublic:
     scope = village or town or ""
-    if apply:
-        actor = _require_actor(actor)
     drawn = propose_plan(conn, params, village_code=village, town_code=town)
     answer = _proposal(scope, drawn, params)
     if not apply:
         return answer
-    assert actor is not None
     note = f"via the API, {params.describe()}"
     applied = apply_proposal(
         conn, drawn, actor=actor, village_code=village, town_code=town, note=note
@@ -203,7 +174,7 @@ def draw_village_plan(
     conn: WriteConnectionDep,
     code: VillageCode,
     body: VillagePlanCreate,
-    x_actor: OptionalActor = None,
+    x_actor: ActorDep,
     apply: ApplyQuery = False,
 ) -> PlanPublic:
     """Draw a proposal for one village from the database (written only with ``apply``).
@@ -211,7 +182,7 @@ def draw_village_plan(
     Balanced, compact grids that tile the village exactly and follow natural lines.
     Without ``apply`` nothing is written: the answer is the proposal (GeoJSON grids with
     households, people, deviation from the target, compactness) and its quality summary.
-    With ``apply=true`` and ``X-Actor`` it is written as one new version of the village's
+    With ``apply=true`` it is written as one new version of the village's
     grids (old versions kept in history, households and other points re-assigned).
     A band the village cannot meet is a 422 whose ``problems`` say why.
     """
@@ -224,7 +195,7 @@ def draw_town_plan(
     conn: WriteConnectionDep,
     code: TownCode,
     body: PlanCreate,
-    x_actor: OptionalActor = None,
+    x_actor: ActorDep,
     apply: ApplyQuery = False,
 ) -> PlanPublic:
     """Draw a proposal for every village of a town (grids never span two villages).

@@ -1,10 +1,11 @@
 """Registry writes: households, residents, pollution points, hazards and their patrol logs.
 
 Article 8 (家家有登记、户户情况清、人人去向明; patrols of pollution points and hazards, serious
-findings reported). Every write takes ``X-Actor`` and runs in one transaction: a refused request
-changes nothing. Points are given as a GeoJSON Point or lon/lat with a datum and placed by
-:mod:`gis_grid.registry.location` (grid assigned by the database; a point in a gap of the grid
-plan is stored and reported with the nearest grid; a point in no village is refused, 422).
+findings reported). Every write records the logged-in account and runs in one transaction: a
+refused request changes nothing. Points are given as a GeoJSON Point or lon/lat with a datum
+and placed by :mod:`gis_grid.registry.location` (grid assigned by the database; a point in a
+gap of the grid plan is stored and reported with the nearest grid; a point in no village is
+refused, 422).
 
 Personal data is never echoed, not even in validation errors: :mod:`api.errors` masks
 names, ID numbers and phones in the ``input`` of every 422 (and writes NaN/Infinity as text,

@@ -118,7 +118,7 @@ class IncidentWorkflowProperties(IncidentDetailProperties):
     """An incident with its workflow data: responsible member, closing, evaluation."""
 
     description: str | None = Field(description="ID numbers and phones in it are masked")
-    reported_by: str | None = Field(description="Who reported it (X-Actor)")
+    reported_by: str | None = Field(description="Who reported it (the logged-in account)")
     closed_at: dt.datetime | None
     evaluation: int | None = Field(ge=1, le=5)
     grid: GridRefPublic | None = Field(description="The current grid the incident lies in")

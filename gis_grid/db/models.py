@@ -32,6 +32,7 @@ from gis_grid.crs import CHINA_BOUNDS
 __all__ = [
     "SRID",
     "ApprovalState",
+    "AuditEntry",
     "Base",
     "District",
     "Gender",
@@ -48,6 +49,8 @@ __all__ = [
     "Resident",
     "TaskType",
     "Town",
+    "User",
+    "UserSession",
     "Village",
     "VillageKind",
 ]
@@ -393,16 +396,24 @@ class Resident(_Provenance, Base):
 
     __tablename__ = "residents"
     __table_args__ = (
-        # GB 11643: 17 digits + check character; the check character is verified in SQL by
-        # id_number_check_character() (created by the migration). CASE keeps the cast in
-        # the function away from malformed input.
+        # ID numbers and phones are encrypted at rest (gis_grid.security.crypto): the
+        # database sees ciphertext, a keyed lookup hash and the masked form. The GB 11643
+        # check of the clear value is the writers' (loader, registry), before sealing.
         sa.CheckConstraint(
-            "CASE WHEN id_number ~ '^[0-9]{17}[0-9X]$' "
-            "THEN right(id_number, 1) = id_number_check_character(left(id_number, 17)) "
-            "ELSE false END",
-            name="id_number_format",
+            "num_nulls(id_number_enc, id_number_hash, id_number_masked) IN (0, 3)",
+            name="id_number_sealed",
         ),
-        sa.CheckConstraint("phone ~ '^[0-9+() -]{5,20}$'", name="phone_format"),
+        sa.CheckConstraint(
+            "num_nulls(phone_enc, phone_hash, phone_masked) IN (0, 3)", name="phone_sealed"
+        ),
+        sa.CheckConstraint("id_number_hash ~ '^[0-9a-f]{64}$'", name="id_number_hash_format"),
+        sa.CheckConstraint("phone_hash ~ '^[0-9a-f]{64}$'", name="phone_hash_format"),
+        sa.CheckConstraint(
+            "id_number_masked ~ '^[0-9]{3}[*]{11}[0-9]{3}[0-9X]$'", name="id_number_masked_format"
+        ),
+        sa.CheckConstraint(
+            "phone_masked ~ '^([0-9+]{3}[*]{4,13}[0-9]{4}|[*]{5,20})$'", name="phone_masked_format"
+        ),
         sa.CheckConstraint(
             "categories <@ ARRAY['incoming', 'returnee', 'in_need']::text[]",
             name="categories_known",
@@ -414,8 +425,14 @@ class Resident(_Provenance, Base):
         sa.ForeignKey("households.id", ondelete="CASCADE"), index=True
     )
     name: Mapped[str] = mapped_column(sa.Text)
-    id_number: Mapped[str | None] = mapped_column(sa.CHAR(18), unique=True)
-    phone: Mapped[str | None] = mapped_column(sa.Text)
+    #: AES-GCM ciphertext, keyed lookup hash and masked form of the ID number.
+    id_number_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    id_number_hash: Mapped[str | None] = mapped_column(sa.CHAR(64), unique=True)
+    id_number_masked: Mapped[str | None] = mapped_column(sa.CHAR(18))
+    #: The same for the phone number.
+    phone_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    phone_hash: Mapped[str | None] = mapped_column(sa.CHAR(64), index=True)
+    phone_masked: Mapped[str | None] = mapped_column(sa.Text)
     gender: Mapped[Gender | None] = mapped_column(_enum(Gender, "gender"))
     birth_date: Mapped[dt.date | None] = mapped_column(sa.Date)
     relation: Mapped[str | None] = mapped_column(sa.Text)
@@ -656,3 +673,86 @@ class NaturalLine(_Provenance, Base):
     rank: Mapped[int | None] = mapped_column(sa.SmallInteger)
     town_code: Mapped[str | None] = mapped_column(sa.ForeignKey("towns.code"), index=True)
     geom: Mapped[WKBElement] = mapped_column(_geometry("MULTILINESTRING"))
+
+
+class User(Base):
+    """An account of the platform: a role, an argon2 password hash, lockout state.
+
+    A ``member`` account is one grid member (``member_code``: the member's stable code, not a
+    foreign key, so that reloading the members keeps the accounts); row-level security then
+    limits it to that member's grid (and the grids they cover on the day).
+    """
+
+    __tablename__ = "users"
+    __table_args__ = (
+        sa.CheckConstraint("username ~ '^[a-z0-9][a-z0-9_.@-]{2,63}$'", name="username_format"),
+        sa.CheckConstraint(
+            "role IN ('admin', 'planner', 'member', 'analyst', 'reader')", name="role_known"
+        ),
+        sa.CheckConstraint("(role = 'member') = (member_code IS NOT NULL)", name="member_role"),
+        sa.CheckConstraint("failed_logins >= 0", name="failed_logins"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, sa.Identity(), primary_key=True)
+    username: Mapped[str] = mapped_column(sa.Text, unique=True)
+    display_name: Mapped[str | None] = mapped_column(sa.Text)
+    role: Mapped[str] = mapped_column(sa.Text)
+    member_code: Mapped[str | None] = mapped_column(sa.Text, index=True)
+    password_hash: Mapped[str] = mapped_column(sa.Text)
+    disabled: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
+    #: Failed logins in a row; at the limit the account is locked until ``locked_until``.
+    failed_logins: Mapped[int] = mapped_column(sa.Integer, server_default=sa.text("0"))
+    locked_until: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        sa.DateTime(timezone=True), server_default=sa.func.now()
+    )
+    password_changed_at: Mapped[dt.datetime] = mapped_column(
+        sa.DateTime(timezone=True), server_default=sa.func.now()
+    )
+
+
+class UserSession(Base):
+    """One login token (by its ``jti``): logout or disabling the account revokes it."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (sa.CheckConstraint("jti ~ '^[0-9a-f]{32}$'", name="jti_format"),)
+
+    jti: Mapped[str] = mapped_column(sa.CHAR(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    issued_at: Mapped[dt.datetime] = mapped_column(
+        sa.DateTime(timezone=True), server_default=sa.func.now()
+    )
+    expires_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+
+class AuditEntry(Base):
+    """One access to personal data (an unmasking, granted or refused). Append-only.
+
+    The application role may only insert and read; a trigger refuses UPDATE, DELETE and
+    TRUNCATE for everybody.
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "outcome IN ('granted', 'denied', 'rate_limited')", name="outcome_known"
+        ),
+        sa.Index("ix_audit_log_username_at", "username", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(
+        sa.DateTime(timezone=True), server_default=sa.func.now()
+    )
+    username: Mapped[str] = mapped_column(sa.Text)
+    role: Mapped[str] = mapped_column(sa.Text)
+    action: Mapped[str] = mapped_column(sa.Text)
+    #: The resident concerned (no foreign key: the log outlives the record).
+    resident_id: Mapped[int | None] = mapped_column(sa.Integer, index=True)
+    fields: Mapped[list[str]] = mapped_column(
+        postgresql.ARRAY(sa.Text), server_default=sa.text("'{}'::text[]")
+    )
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+    outcome: Mapped[str] = mapped_column(sa.Text)
+    detail: Mapped[str | None] = mapped_column(sa.Text)

@@ -395,6 +395,22 @@ def _members_villages(conn: Connection) -> None:
     )
 
 
+def _sealed_residents(frame: pd.DataFrame) -> pd.DataFrame:
+    """Residents with ID numbers and phones encrypted, hashed and masked (never in clear)."""
+    from gis_grid.security.crypto import FIELDS, default_keys, seal_many
+
+    keys = default_keys()
+    out = frame.copy()
+    for column in FIELDS:
+        if column not in out.columns:
+            continue
+        values = [v if isinstance(v, str) and v.strip() else None for v in out[column]]
+        enc, hashes, masked = seal_many(values, keys, column)
+        out[f"{column}_enc"], out[f"{column}_hash"], out[f"{column}_masked"] = enc, hashes, masked
+        out = out.drop(columns=[column])
+    return out
+
+
 def write_sample(
     conn: Connection,
     frames: Mapping[str, gpd.GeoDataFrame],
@@ -469,7 +485,7 @@ def write_sample(
                 {"c": frame["household_code"].unique().tolist()},
             ).all()
             lookup = pd.DataFrame(ids, columns=["household_code", "household_id"])
-            frame = frame.merge(lookup, on="household_code", how="left")
+            frame = _sealed_residents(frame.merge(lookup, on="household_code", how="left"))
             columns = _columns(frame, drop=("household_code",))
         else:
             columns = _columns(frame)

@@ -272,8 +272,9 @@ class ResidentRecord:
 _RESIDENTS_FROM = "FROM residents r JOIN households t ON t.id = r.household_id"
 
 _RESIDENTS_SQL = f"""
-SELECT r.id, t.code AS household_code, t.village_code, t.grid_code, r.name, r.id_number,
-       r.phone, r.gender::text AS gender, {_AGE.format(col="r.birth_date")} AS age,
+SELECT r.id, t.code AS household_code, t.village_code, t.grid_code, r.name,
+       r.id_number_masked AS id_number, r.phone_masked AS phone, r.gender::text AS gender,
+       {_AGE.format(col="r.birth_date")} AS age,
        r.relation, r.whereabouts
 {_RESIDENTS_FROM}
 WHERE {{where}}

@@ -32,6 +32,7 @@ from gis_grid.errors import ConflictError, DuplicateCodeError, NotFoundError, Ru
 from gis_grid.privacy import mask_id_number, mask_name, mask_phone
 from gis_grid.registry._common import changed, refusing_duplicates, source_of
 from gis_grid.registry.households import HouseholdCount
+from gis_grid.security.crypto import FIELDS, decrypt, default_keys, lookup_hash, seal
 
 __all__ = [
     "CATEGORIES",
@@ -271,8 +272,8 @@ def _check_unique(conn: Connection, number: str | None, resident_id: int | None)
     if number is None:
         return
     found = conn.scalar(
-        sa.text("SELECT id FROM residents WHERE id_number = :n AND id IS DISTINCT FROM :rid"),
-        {"n": number, "rid": resident_id},
+        sa.text("SELECT id FROM residents WHERE id_number_hash = :n AND id IS DISTINCT FROM :rid"),
+        {"n": lookup_hash(number, default_keys(), "id_number"), "rid": resident_id},
     )
     if found is not None:
         raise _duplicate(number)
@@ -329,7 +330,12 @@ def _resident(conn: Connection, resident_id: int) -> Any:
     if row is None:
         msg = f"resident {resident_id} not found; GET /api/v1/residents lists the residents"
         raise NotFoundError(msg)
-    return row
+    keys = default_keys()
+    out = dict(row)
+    for field in FIELDS:
+        blob = out.pop(f"{field}_enc")
+        out[field] = None if blob is None else decrypt(blob, keys, field)
+    return out
 
 
 def _settle_people(conn: Connection, household_id: int, *, removed: bool) -> HouseholdCount:
@@ -347,8 +353,8 @@ def _settle_people(conn: Connection, household_id: int, *, removed: bool) -> Hou
 
 
 _VIEW_SQL = """
-SELECT r.id, h.code AS household_code, h.village_code, h.grid_code, r.name, r.id_number,
-       r.phone, r.gender::text AS gender,
+SELECT r.id, h.code AS household_code, h.village_code, h.grid_code, r.name,
+       r.id_number_masked AS id_number, r.phone_masked AS phone, r.gender::text AS gender,
        date_part('year', age(current_date, r.birth_date))::int AS age,
        r.relation, r.whereabouts, r.categories
 FROM residents r JOIN households h ON h.id = r.household_id
@@ -375,8 +381,21 @@ def _view(conn: Connection, resident_id: int) -> ResidentView:
 
 
 _COLUMNS = (
-    "name", "id_number", "phone", "gender", "birth_date", "relation", "whereabouts", "categories",
+    "name", "id_number_enc", "id_number_hash", "id_number_masked", "phone_enc", "phone_hash",
+    "phone_masked", "gender", "birth_date", "relation", "whereabouts", "categories",
 )  # fmt: skip
+
+
+def _sealed(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the row to store: ID number and phone encrypted, hashed and masked."""
+    out = {k: v for k, v in data.items() if k not in FIELDS}
+    keys = default_keys()
+    for field in FIELDS:
+        sealed = seal(data.get(field), keys, field)
+        out[f"{field}_enc"] = None if sealed is None else sealed.enc
+        out[f"{field}_hash"] = None if sealed is None else sealed.hash
+        out[f"{field}_masked"] = None if sealed is None else sealed.masked
+    return out
 
 
 def add_resident(
@@ -427,7 +446,7 @@ def add_resident(
                 f"INSERT INTO residents (household_id, {columns}, synthetic, source) "
                 f"VALUES (:household_id, {params}, false, :source) RETURNING id"
             ),
-            {**data, "household_id": household["id"], "source": source_of(actor)},
+            {**_sealed(data), "household_id": household["id"], "source": source_of(actor)},
         )
     counts = _settle_people(conn, household["id"], removed=False)
     return ResidentSaved(resident=_view(conn, int(new_id)), household=counts)
@@ -465,7 +484,7 @@ def update_resident(
     with refusing_duplicates(conn, lambda c: _duplicate(str(data["id_number"]), c)):
         conn.execute(
             sa.text(f"UPDATE residents SET {assignments} WHERE id = :id"),
-            {**data, "id": resident_id},
+            {**_sealed(data), "id": resident_id},
         )
     counts = _settle_people(conn, row["household_id"], removed=False)
     return ResidentSaved(resident=_view(conn, resident_id), household=counts)
