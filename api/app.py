@@ -13,31 +13,38 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api import __version__
 from api import vendor as api_vendor
 from api.errors import install_error_handlers
 from api.routes import (
+    auth,
     docs,
     engine,
     events,
+    exchange,
     grid_edit,
     grids,
     health,
     incident_workflow,
     layers,
     lookup,
+    map_pages,
     maps,
     members,
+    ogc,
     plans,
     registries,
     registry_edit,
+    tiles,
     towns,
+    unmask,
     villages,
 )
 from api.routes.maps import MapCache
+from api.security import get_authorized_user
 from gis_grid.config import Settings, get_settings
 from gis_grid.db.engine import make_engine
 from maps import vendor as maps_vendor
@@ -84,8 +91,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The engine connects lazily: the service starts even while the database is down,
         # and /health says so (503) instead of the process failing to boot.
+        # The application role, under row-level security (docs/security.md).
         engine = make_engine(
-            settings.database_url,
+            settings.service_database_url(),
             pool_size=5,
             max_overflow=10,
             connect_args={"connect_timeout": 5, "application_name": "gis-grid-api"},
@@ -127,6 +135,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             },
             {"name": "layers", "description": "Map layers as GeoJSON (non-personal data)"},
             {"name": "maps", "description": "HTML map pages"},
+            {"name": "auth", "description": "Logging in and out (bearer tokens)"},
+            {"name": "privacy", "description": "Unmasking personal data: reason required, audited"},
         ],
     )
     app.state.settings = settings
@@ -139,7 +149,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.mount("/static", StaticFiles(directory=maps_vendor.STATIC_DIR), name="static")
 
-    v1 = APIRouter(prefix=API_PREFIX)
+    # Every route below needs a login whose role the route's area allows (api.security);
+    # only /health, the login itself, the docs and static assets are open.
+    login_required = [Depends(get_authorized_user)]
+    v1 = APIRouter(prefix=API_PREFIX, dependencies=login_required)
     for module in (
         towns,
         villages,
@@ -154,10 +167,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine,
         lookup,
         layers,
+        exchange,
+        unmask,
     ):
         v1.include_router(module.router)
     app.include_router(health.router)
+    app.include_router(auth.router, prefix=API_PREFIX)
     app.include_router(v1)
-    app.include_router(maps.router)
+    app.include_router(maps.router)  # /map authenticates through its connection
+    app.include_router(map_pages.router, dependencies=login_required)
+    app.include_router(ogc.router, dependencies=login_required)
+    app.include_router(tiles.router, dependencies=login_required)
     app.include_router(docs.router)
     return app
