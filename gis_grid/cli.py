@@ -47,6 +47,9 @@ from gis_grid.config import get_settings
 from gis_grid.db import migrate
 from gis_grid.db.engine import DatabaseError, make_engine, postgis_version
 from gis_grid.errors import GridError, NotFoundError
+from gis_grid.exchange.cli import app as exchange_app
+from gis_grid.scale.cli import app as scale_app
+from gis_grid.security.cli import users_app
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -66,6 +69,9 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Check and migrate the database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(exchange_app, name="exchange")
+app.add_typer(scale_app, name="scale")
 
 console = Console()
 err_console = Console(stderr=True)
