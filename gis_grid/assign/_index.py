@@ -27,6 +27,7 @@ geometry: no reprojection can move a point across a border.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -303,7 +304,7 @@ def _segments(geometries: NDArray[np.object_]) -> NDArray[np.float64]:
     # Sort on one mixed key (a 4-key lexsort is ~10x slower); equal segments share the key,
     # so they end up next to each other unless a collision interleaves them, which only
     # leaves a duplicate in place, never drops a segment.
-    key = seg[:, 0] + np.pi * seg[:, 1] + np.e * seg[:, 2] + np.sqrt(2.0) * seg[:, 3]
+    key = seg[:, 0] + math.pi * seg[:, 1] + math.e * seg[:, 2] + math.sqrt(2.0) * seg[:, 3]
     seg = seg[np.argsort(key, kind="stable")]
     repeat = np.zeros(len(seg), dtype=bool)
     repeat[1:] = (
