@@ -14,11 +14,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from api import __version__
 from api import vendor as api_vendor
 from api.errors import install_error_handlers
+from api.middleware import BodyLimit, SecurityHeaders
 from api.routes import (
     auth,
     docs,
@@ -142,6 +144,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.map_cache = MapCache()
     install_error_handlers(app)
+    # Outermost last: the body cap runs before anything reads the request.
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match"],
+            expose_headers=["ETag", "Location"],
+        )
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     # Mount order matters: /static/api must be matched before the catch-all /static.
     app.mount(

@@ -73,6 +73,11 @@ class Settings(BaseSettings):
         After this many failed logins in a row, an account is locked for that many minutes.
     unmask_per_hour
         How many records one user may unmask per hour.
+    max_body_bytes
+        Largest request body the service reads (413 above it), uploads included.
+    cors_origins
+        Browser origins allowed to call the API from other sites (CORS); none by default:
+        the platform's own pages are same-origin.
     """
 
     model_config = SettingsConfigDict(env_prefix="GIS_GRID_", extra="ignore")
@@ -91,6 +96,8 @@ class Settings(BaseSettings):
     lockout_attempts: int = Field(default=5, ge=1, le=100)
     lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
     unmask_per_hour: int = Field(default=20, ge=1, le=10_000)
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    cors_origins: list[str] = Field(default_factory=list)
 
     def service_database_url(self) -> str:
         """Return the URL the web service connects with (the application role).

@@ -151,7 +151,7 @@ def free_port() -> int:
 class ServerThread:
     """A real uvicorn server running ``create_app(settings)`` in a background thread."""
 
-    def __init__(self, database_url: URL) -> None:
+    def __init__(self, database_url: URL, **overrides: object) -> None:
         import uvicorn
 
         from api.app import create_app
@@ -164,6 +164,7 @@ class ServerThread:
             host="127.0.0.1",
             port=self.port,
             token_minutes=24 * 60,  # the session's shared server outlives the default
+            **overrides,  # type: ignore[arg-type]
         )
         config = uvicorn.Config(
             create_app(settings), host="127.0.0.1", port=self.port, log_level="warning"
