@@ -128,7 +128,9 @@ start_private_cluster() {
     as_postgres "${psql[@]}" -d postgres -c "ALTER ROLE gis_grid_app LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD 'gis_grid_app'"
     # A runaway query of the service is cancelled rather than holding a pooled connection.
     as_postgres "${psql[@]}" -d postgres -c "ALTER ROLE gis_grid_app SET statement_timeout = '60s'"
-    export GIS_GRID_APP_DATABASE_URL="postgresql+psycopg://gis_grid_app:gis_grid_app@127.0.0.1:$GIS_GRID_PGPORT/gis_grid"
+    # The service derives its URL from GIS_GRID_DATABASE_URL (same server and database, role
+    # gis_grid_app): no GIS_GRID_APP_DATABASE_URL here, or test servers on scratch databases
+    # would log in against this one.
     if [ "$(as_postgres "${psql[@]}" -d postgres -c "SELECT 1 FROM pg_database WHERE datname='gis_grid'")" != 1 ]; then
         as_postgres "${psql[@]}" -d postgres -c "CREATE DATABASE gis_grid OWNER gis_grid"
     fi

@@ -25,6 +25,11 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 SAMPLE_DATA = ROOT / "data" / "shapefiles"
 
 
+# Test servers run on scratch databases: the application role's URL is derived from each
+# one (Settings.service_database_url), never taken from a URL fixed for the real database.
+os.environ.pop("GIS_GRID_APP_DATABASE_URL", None)
+
+
 def _server_url() -> URL:
     raw = os.environ.get("GIS_GRID_DATABASE_URL")
     if not raw:
