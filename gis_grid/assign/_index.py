@@ -27,10 +27,11 @@ geometry: no reprojection can move a point across a border.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -42,6 +43,8 @@ from gis_grid.errors import DataFileError
 from gis_grid.io import check_geometries, check_unique
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     import geopandas as gpd
     from numpy.typing import NDArray
     from pyproj import CRS
@@ -140,8 +143,31 @@ class GridIndex:
 
     @cached_property
     def code_index(self) -> pd.Index:
-        """:attr:`codes` as a pandas Index, to look positions up by code."""
-        return pd.Index(self.codes)
+        """:attr:`codes` as a pandas Index (object dtype: the categories of results).
+
+        Object rather than pandas' Arrow-backed strings: building a categorical on it and
+        looking codes up in it skip a conversion of every code (a few ms per 10,000 grids).
+        """
+        return pd.Index(self.codes, dtype=object)
+
+    @cached_property
+    def code_positions(self) -> dict[str, int]:
+        """Position of each code (built once per grid version, then about 0.2 us a lookup)."""
+        return dict(zip(self.codes.tolist(), range(len(self.codes)), strict=True))
+
+    def positions_of(self, codes: Iterable[Any], count: int) -> NDArray[np.intp]:
+        """Positions of ``count`` codes (-1 for a code not in this grid set).
+
+        >>> import shapely
+        >>> from pyproj import CRS
+        >>> ix = GridIndex(codes=np.array(["A", "B"], dtype=object),
+        ...     geometries=np.array([shapely.box(0, 0, 1, 1)] * 2), rows=np.arange(2),
+        ...     crs=CRS(4545), grid_id="code")
+        >>> ix.positions_of(["B", "X", "A"], 3).tolist()
+        [1, -1, 0]
+        """
+        found = map(self.code_positions.get, codes, itertools.repeat(-1, count))
+        return np.fromiter(found, dtype=np.intp, count=count)
 
     @cached_property
     def raster(self) -> _Raster:

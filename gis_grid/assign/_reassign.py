@@ -121,7 +121,11 @@ def _identical(
 
 
 def _merged_order(
-    grids: gpd.GeoDataFrame, grid_id: str, old: GridIndex, old_pos: NDArray[np.intp]
+    grids: gpd.GeoDataFrame,
+    grid_id: str,
+    codes: NDArray[np.object_],
+    old: GridIndex,
+    old_pos: NDArray[np.intp],
 ) -> NDArray[np.intp]:
     """Rows of ``grids`` in code order, merging the known old order with the new codes.
 
@@ -131,7 +135,7 @@ def _merged_order(
     matched = np.flatnonzero(old_pos >= 0)
     added = np.flatnonzero(old_pos < 0)
     counts = np.bincount(old_pos[matched], minlength=len(old))
-    new_codes = pd.Series(grids[grid_id].to_numpy(dtype=object)[added])
+    new_codes = pd.Series(codes[added], dtype=object)  # few: no Arrow round trip
     if (counts > 1).any() or new_codes.isna().any() or new_codes.duplicated().any():
         return grid_order(grids, grid_id)  # raises the standard message
     try:
@@ -165,8 +169,8 @@ def _new_grids(
         check_index(index, grids, grid_id)
     codes = grids[grid_id].to_numpy(dtype=object)
     geoms = np.asarray(grids.geometry, dtype=object)
-    old_pos = old.code_index.get_indexer(codes)
-    rows = index.rows if index is not None else _merged_order(grids, grid_id, old, old_pos)
+    old_pos = old.positions_of(codes, len(codes))
+    rows = index.rows if index is not None else _merged_order(grids, grid_id, codes, old, old_pos)
     kept = np.flatnonzero(old_pos >= 0)
     same, equal = _identical(old, old_pos[kept], geoms[kept])
     other = kept[equal]  # unchanged, but a new object
@@ -255,7 +259,8 @@ def _nearest_after(
     was_dist = was["distance_m"].to_numpy(dtype=np.float64)
     at = np.minimum(np.searchsorted(was_rows, rows), max(was_rows.size - 1, 0))
     known = (was_rows[at] == rows) if was_rows.size else np.zeros(rows.size, dtype=bool)
-    old_near = previous.index.code_index.get_indexer(pd.Index(was["nearest"]))
+    nearest_codes = was["nearest"].to_numpy(dtype=object)
+    old_near = previous.index.positions_of(nearest_codes, nearest_codes.size)
     near = np.full(rows.size, -2, dtype=np.int64)
     near[known] = np.where(old_near[at[known]] >= 0, remap[old_near[at[known]]], -2)
     cheap = near >= 0
