@@ -32,6 +32,7 @@ from api.routes import (
     health,
     incident_workflow,
     layers,
+    login_page,
     lookup,
     map_pages,
     maps,
@@ -186,6 +187,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         v1.include_router(module.router)
     app.include_router(health.router)
     app.include_router(auth.router, prefix=API_PREFIX)
+    app.include_router(login_page.router)  # /login, /logout: the browser's way in and out
     app.include_router(v1)
     app.include_router(maps.router)  # /map authenticates through its connection
     app.include_router(map_pages.router, dependencies=login_required)

@@ -34,6 +34,7 @@ from maps.vendor import (
     folium_default_js,
     marker_cluster_css,
     marker_cluster_js,
+    vector_grid_js,
 )
 
 __all__ = [
@@ -121,6 +122,7 @@ def new_map(
     title: str,
     cluster: bool = False,
     edit: bool = False,
+    tiles: bool = False,
     panel_width: int = 0,
 ) -> folium.Map:
     """Create a folium map over ``bounds`` (lon/lat) with local assets and the base layers.
@@ -139,8 +141,8 @@ def new_map(
         Language of the base layer names.
     title
         Page title (the HTML ``<title>``).
-    cluster, edit
-        Also load Leaflet.markercluster / Leaflet-Geoman.
+    cluster, edit, tiles
+        Also load Leaflet.markercluster / Leaflet-Geoman / Leaflet.VectorGrid.
     panel_width
         Width (px) of a panel on the left: the data is framed to its right.
 
@@ -162,6 +164,8 @@ def new_map(
     if cluster:
         fmap.default_js = [*fmap.default_js, *marker_cluster_js(static_url)]
         fmap.default_css = [*fmap.default_css, *marker_cluster_css(static_url)]
+    if tiles:
+        fmap.default_js = [*fmap.default_js, *vector_grid_js(static_url)]
     if edit:
         base = f"{static_url.rstrip('/')}/planner"
         fmap.default_js = [

@@ -17,6 +17,7 @@ import folium
 import geopandas as gpd
 
 from maps._page import Basemap, Lang, add_config, add_geojson, add_scripts, new_map
+from maps.login import add_session
 
 __all__ = ["LABELS", "STATUSES", "build_incident_map"]
 
@@ -68,6 +69,7 @@ LABELS: dict[str, dict[str, str]] = {
         "s_closed": "结案",
         "s_evaluated": "评价",
         "link": "结对",
+        "cell_count": "聚合点数",
     },
     "en": {
         "title": "Incident map",
@@ -105,6 +107,7 @@ LABELS: dict[str, dict[str, str]] = {
         "s_closed": "closed",
         "s_evaluated": "evaluated",
         "link": "pair",
+        "cell_count": "Points in cell",
     },
 }
 
@@ -122,6 +125,8 @@ def build_incident_map(
     tianditu: str | None = None,
     static_url: str = "/static",
     api_url: str = "/api/v1",
+    grids: Sequence[str] | None = None,
+    tiles: Mapping[str, Any] | None = None,
 ) -> folium.Map:
     """Build the incident map of one town.
 
@@ -140,8 +145,13 @@ def build_incident_map(
         Whether the links are the stored pairing (else a proposal, labelled as such).
     filters
         Initial filters: ``type``, ``status`` (list), ``from``, ``to``, ``overdue``.
-    lang, basemap, tianditu, static_url, api_url
+    lang, basemap, tianditu, static_url, api_url, grids
         As for :func:`maps.planner.build_planner_map`.
+    tiles
+        Point layers drawn from vector tiles: ``url`` (Leaflet template with ``{layer}``),
+        ``layers`` (names among ``incidents``, ``pollution``, ``hazards``; those are not
+        embedded even if in ``layers``) and ``bounds`` (lon/lat box to request tiles in).
+        ``None``: pollution points and hazards embedded, incidents as clustered markers.
 
     Returns
     -------
@@ -157,8 +167,10 @@ def build_incident_map(
         lang=lang,
         title=f"{town['name']} · {labels['title']}",
         cluster=True,
+        tiles=bool(tiles),
         panel_width=330,
     )
+    tiled = set((tiles or {}).get("layers", ()))
     villages = layers.get("villages")
     if villages is not None:
         add_geojson(
@@ -180,7 +192,7 @@ def build_incident_map(
         ("hazards", "#b35806", "#fdb863"),
     ):
         frame = layers.get(name)
-        if frame is not None:
+        if frame is not None and name not in tiled:
             add_geojson(
                 fmap,
                 frame,
@@ -216,7 +228,10 @@ def build_incident_map(
             "statuses": list(STATUSES),
             "filters": dict(filters or {}),
             "layerControl": control.get_name(),
+            "grids": None if grids is None else list(grids),
+            "tiles": dict(tiles) if tiles else None,
         },
     )
     add_scripts(fmap, static_url, ["api.js", "common.js", "incidents.js"], ["planner.css"])
+    add_session(fmap, static_url=static_url, api_url=api_url, lang=lang, with_api=False)
     return fmap

@@ -25,6 +25,7 @@ from folium.plugins import MarkerCluster
 
 from gis_grid.crs import require_crs
 from gis_grid.errors import CRSError, GeometryError
+from maps.login import add_session
 from maps.vendor import (
     folium_default_css,
     folium_default_js,
@@ -200,6 +201,7 @@ def build_overview_map(
     basemap: Basemap = "none",
     title: str = "网格化管理 · 样例数据总览",
     cluster_households: bool = False,
+    session: bool = False,
 ) -> folium.Map:
     """Build the overview map of the given layers.
 
@@ -218,6 +220,8 @@ def build_overview_map(
     cluster_households
         Cluster household markers (``MarkerCluster``) instead of drawing every one on the
         canvas; useful above some tens of thousands of households.
+    session
+        Show the logged-in user and a logout button (pages served by the platform).
 
     Returns
     -------
@@ -279,6 +283,8 @@ def build_overview_map(
     folium.LayerControl(collapsed=False, position="topright").add_to(fmap)
     fmap.fit_bounds([[miny, minx], [maxy, maxx]], padding=(10, 10))
     _add_title(fmap, title, lonlat, static_url)
+    if session:
+        add_session(fmap, static_url=static_url)
     return fmap
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 
 from gis_grid.crs import require_crs
 from maps._page import Basemap, Lang, add_geojson, new_map
+from maps.login import add_session
 from maps.overview import LAYERS
 
 __all__ = ["LABELS", "build_plan_map", "deviation_colour"]
@@ -249,6 +250,7 @@ def build_plan_map(
     # Collapsed: open, it would hide the north-east of the town; the panel is the legend.
     folium.LayerControl(collapsed=True, position="topright").add_to(fmap)
     _panel(fmap, proposal, current, town=town, summary=summary, by=by, tol_pct=tol_pct, lang=lang)
+    add_session(fmap, static_url=static_url, lang=lang)
     return fmap
 
 

@@ -14,13 +14,14 @@ lon/lat the service names. "Propose" draws a balanced plan for a village
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import folium
 import geopandas as gpd
 
 from maps._page import Basemap, Lang, add_config, add_geojson, add_scripts, new_map
+from maps.login import add_session
 from maps.overview import LAYERS
 
 __all__ = ["LABELS", "NATURAL_LINES", "build_planner_map", "parse_band"]
@@ -194,6 +195,7 @@ def build_planner_map(
     tianditu: str | None = None,
     static_url: str = "/static",
     api_url: str = "/api/v1",
+    grids: Sequence[str] | None = None,
 ) -> folium.Map:
     """Build the planner's page for one town.
 
@@ -216,6 +218,8 @@ def build_planner_map(
         Base layer shown first, and the Tianditu key (``None``: not offered).
     static_url, api_url
         Where the service serves ``maps/static`` and its API.
+    grids
+        The only grids the page may load (a member's); ``None``: every grid of the town.
 
     Returns
     -------
@@ -266,6 +270,7 @@ def build_planner_map(
         "lang": lang,
         "labels": labels,
         "layerControl": control.get_name(),
+        "grids": None if grids is None else list(grids),
         "villages": (
             []
             if villages is None
@@ -277,4 +282,5 @@ def build_planner_map(
     }
     add_config(fmap, config)
     add_scripts(fmap, static_url, ["api.js", "common.js", "planner.js"], ["planner.css"])
+    add_session(fmap, static_url=static_url, api_url=api_url, lang=lang, with_api=False)
     return fmap

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "LICENCE_IN_README",
     "MAP_PACKAGES",
     "STATIC_DIR",
     "VENDOR_DIR",
@@ -37,6 +38,7 @@ __all__ = [
     "folium_default_js",
     "marker_cluster_css",
     "marker_cluster_js",
+    "vector_grid_js",
     "verify_packages",
 ]
 
@@ -143,6 +145,19 @@ MARKER_CLUSTER = VendorPackage(
     ),
 )
 
+# Leaflet.VectorGrid: draws the service's Mapbox vector tiles (/tiles/...) on canvas. The
+# bundled build carries its decoders (pbf, vector-tile: BSD-3-Clause). The package ships no
+# LICENSE file: its licence (Beerware) is stated in its README, vendored for that reason.
+VECTORGRID = VendorPackage(
+    "leaflet.vectorgrid",
+    "1.3.0",
+    "Beerware",
+    ("README.md", "dist/Leaflet.VectorGrid.bundled.min.js"),
+)
+
+#: Packages whose licence text is in their README (they ship no LICENSE file).
+LICENCE_IN_README: frozenset[str] = frozenset({VECTORGRID.name})
+
 #: Every package the map pages load.
 MAP_PACKAGES: tuple[VendorPackage, ...] = (
     LEAFLET,
@@ -151,6 +166,7 @@ MAP_PACKAGES: tuple[VendorPackage, ...] = (
     FONTAWESOME,
     AWESOME_MARKERS,
     MARKER_CLUSTER,
+    VECTORGRID,
 )
 
 # Our own replacement for folium's leaflet.awesome.rotate.min.css (served from a GitHub CDN by
@@ -239,6 +255,16 @@ def marker_cluster_css(static_url: str) -> list[tuple[str, str]]:
             "markerclusterdefaultcss",
             asset_url(static_url, MARKER_CLUSTER, "dist/MarkerCluster.Default.css"),
         ),
+    ]
+
+
+def vector_grid_js(static_url: str) -> list[tuple[str, str]]:
+    """Return the script that draws vector tiles (Leaflet.VectorGrid, bundled build)."""
+    return [
+        (
+            "vectorgrid",
+            asset_url(static_url, VECTORGRID, "dist/Leaflet.VectorGrid.bundled.min.js"),
+        )
     ]
 
 

@@ -9,6 +9,7 @@ live) when ``GIS_GRID_SCREENSHOTS=docs`` is set: a test run never changes tracke
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -341,6 +342,86 @@ def test_incident_filters_change_the_choropleth(browser, writable_server_url, au
     ).json()["numberMatched"]
     page.wait_for_function(f"document.body.dataset.incidents === '{t01}'", timeout=60_000)
     assert log.console_errors == [] and log.failed == [] and log.external == []
+
+
+_TILE_PATHS = """() => Object.fromEntries(Object.entries(window.GisGridTiles).map(
+  ([name, layer]) => [name, layer.getContainer().querySelectorAll('path').length]))"""
+
+
+def test_incident_points_come_from_vector_tiles(browser, server_url):
+    """Incidents, pollution points and hazards: tiles fetched with the login, drawn, popups."""
+    context = browser.new_context(viewport={"width": 1400, "height": 950}, locale="zh-CN")
+    r = context.request.post(
+        f"{server_url}/api/v1/auth/login",
+        data={"username": TEST_USERS["planner"], "password": TEST_PASSWORD},
+    )
+    assert r.ok, r.text()
+    page = context.new_page()
+    log = PageLog(origin=server_url)
+    log.attach(page)
+    tiles: list[tuple[str, int, str]] = []
+    page.on(
+        "response",
+        lambda resp: (
+            "/tiles/" in resp.url
+            and tiles.append((resp.url, resp.status, resp.headers.get("content-type", "")))
+        ),
+    )
+    page.goto(f"{server_url}/map/incidents?town={ZHAOJIA}", wait_until="networkidle")
+    page.wait_for_function("document.body.dataset.incidents !== undefined", timeout=60_000)
+    page.wait_for_function(
+        "Object.values(window.GisGridTiles).every(l => "
+        "l.getContainer().querySelectorAll('path').length > 0)",
+        timeout=60_000,
+    )
+    for layer in ("incidents", "pollution", "hazards"):
+        answered = [(u, st, ct) for u, st, ct in tiles if f"/tiles/{layer}/" in u]
+        assert answered, layer
+        assert {st for _, st, _ in answered} <= {200, 204, 304}, answered
+        ok = [ct for _, st, ct in answered if st == 200]
+        assert ok and all(ct == "application/vnd.mapbox-vector-tile" for ct in ok), answered
+    paths = page.evaluate(_TILE_PATHS)
+    assert all(n > 0 for n in paths.values()), paths
+    overlays = page.locator(".leaflet-control-layers-overlays").inner_text()
+    for label in ("事件", "污染排放点", "环境隐患"):
+        assert label in overlays, (label, overlays)
+
+    # A click on an incident drawn from a tile opens a popup with the tile's attributes.
+    page.evaluate("window.GG.map().setZoom(15, {animate: false})")
+    page.wait_for_load_state("networkidle")
+    page.wait_for_function(
+        "window.GisGridTiles.incidents.getContainer().querySelectorAll('path').length > 0"
+    )
+    spots = page.evaluate(
+        """() => [...window.GisGridTiles.incidents.getContainer().querySelectorAll('path')]
+             .map(p => p.getBoundingClientRect())
+             .filter(r => r.width > 0 && r.left > 460 && r.right < 1300 && r.top > 60
+                          && r.bottom < 850)
+             .map(r => [r.left + r.width / 2, r.top + r.height / 2])"""
+    )
+    assert spots, "no incident on screen at zoom 15"
+    page.mouse.click(*spots[0])
+    page.wait_for_selector(".leaflet-popup-content", timeout=10_000)
+    page.wait_for_timeout(400)  # the popup fades in
+    popup = page.locator(".leaflet-popup-content").inner_text()
+    assert "事件" in popup and "编号" in popup and "状态" in popup and "网格" in popup, popup
+    assert re.search(r"511703109\d{6}", popup), popup  # the grid code from the tile
+    page.screenshot(path=str(DOCS / "incident_map_tiles.png"))
+
+    # Filters reach the tiles: only the matching incidents stay drawn.
+    page.evaluate("window.GG.map().closePopup(); window.GG.map().setZoom(13, {animate: false})")
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(300)
+    before = page.evaluate(_TILE_PATHS)["incidents"]
+    page.check("#gg-overdue")
+    page.click("#gg-apply")
+    page.wait_for_function("document.body.dataset.incidents < 100", timeout=60_000)
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(500)
+    after = page.evaluate(_TILE_PATHS)["incidents"]
+    assert 0 < after < before, (before, after)
+    assert log.console_errors == [] and log.failed == [] and log.external == []
+    context.close()
 
 
 @pytest.mark.parametrize(("town", "name"), [(ZHAOJIA, "zhaojia"), (HESHI, "heshi")])

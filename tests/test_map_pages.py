@@ -91,6 +91,12 @@ def test_incident_page_has_its_layers(client):
     for label in ("污染排放点", "环境隐患", "AB岗结对"):
         assert _has(r.text, label), label
     assert "/static/planner/incidents.js" in r.text
+    # The point layers come from vector tiles (the plugin served here), not the page.
+    assert cfg["tiles"]["url"] == "/tiles/{layer}/{z}/{x}/{y}.pbf"
+    assert cfg["tiles"]["layers"] == ["incidents", "pollution", "hazards"]
+    vectorgrid = "/static/vendor/leaflet.vectorgrid@1.3.0/dist/Leaflet.VectorGrid.bundled.min.js"
+    assert vectorgrid in r.text and client.get(vectorgrid).status_code == 200
+    assert "/static/planner/session.js" in r.text  # who is logged in, and logout
 
 
 def test_tianditu_offered_with_a_key(client, monkeypatch):
@@ -104,6 +110,15 @@ def test_pages_need_a_login(server_url):
     for path in ("/map/planner", "/map/incidents"):
         r = httpx.get(f"{server_url}{path}", params={"town": ZHAOJIA}, timeout=60)
         assert r.status_code == 401, (path, r.text)
+        # A browser is sent to the login page instead (tests/test_login_page.py).
+        r = httpx.get(
+            f"{server_url}{path}",
+            params={"town": ZHAOJIA},
+            headers={"Accept": "text/html"},
+            timeout=60,
+        )
+        assert r.status_code == 303, (path, r.text)
+        assert r.headers["location"].startswith("/login?next=")
 
 
 @pytest.mark.parametrize(

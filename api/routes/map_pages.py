@@ -6,6 +6,14 @@ themselves (``maps/static/planner/*.js``), so what they show is exactly what the
 (personal data masked as the API masks it) and edits go through the versioned grid routes.
 Bad query parameters are 422 naming the parameter (FastAPI's format), an unknown town 404.
 
+A browser without a valid login is sent to ``/login?next=...`` (:class:`api.pages_auth.PageRoute`);
+other clients get the JSON 401. A grid member's pages show only the grids row-level security
+gives them today (their own, and an absent member's grid they cover as AB post): the grids
+the page fetches, the villages, points and AB links it embeds; nothing of another grid is in
+the HTML. The whole-town plan page is for central roles (403 for a member). The incident
+map draws its large point layers (incidents, pollution points, hazards) from the service's
+vector tiles (``/tiles/...``), requested with the user's login.
+
 Tianditu (天地图) is offered when a key is configured: ``Settings.tianditu_key`` if the
 settings have it, else the ``GIS_GRID_TIANDITU_KEY`` environment variable.
 """
@@ -29,10 +37,12 @@ from api.deps import (
     query_error,
 )
 from api.errors import error_responses
+from api.pages_auth import PageRoute, only_grids, visible_grids
 from api.routes.maps import MapCache
 from api.security import AuthorizedUserDep
 from gis_grid import members, queries
 from gis_grid.db.models import IncidentStatus
+from gis_grid.security.errors import PermissionDeniedError
 from maps._page import tianditu_key
 from maps.incidents import build_incident_map
 from maps.plan_view import build_plan_map
@@ -40,11 +50,14 @@ from maps.planner import build_planner_map, parse_band
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/map", tags=["maps"])
+router = APIRouter(prefix="/map", tags=["maps"], route_class=PageRoute)
+
+#: Point layers the incident map draws from vector tiles (gis_grid.tiles layer names).
+TILED_POINTS: tuple[str, ...] = ("incidents", "pollution", "hazards")
 
 _HTML: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/html": {}}},
-    **error_responses(404, 422),
+    **error_responses(403, 404, 422),
 }
 
 TownQuery = Annotated[
@@ -97,6 +110,20 @@ def _frames(conn: Connection, town: str, names: tuple[str, ...]) -> dict[str, gp
     }
 
 
+def _tiles_url(request: Request) -> str:
+    """``/tiles/{layer}/{z}/{x}/{y}.pbf`` as the app serves it (a Leaflet URL template)."""
+    path = str(request.app.url_path_for("read_tile", layer="LAYER", z="0", x="1", y="2"))
+    return path.replace("LAYER", "{layer}").replace("/0/1/2.pbf", "/{z}/{x}/{y}.pbf")
+
+
+def _member_bounds(
+    frames: dict[str, gpd.GeoDataFrame], town: tuple[float, float, float, float]
+) -> tuple[float, float, float, float]:
+    """Bounds of a member's grids in this town; the town's when none of theirs is in it."""
+    grids = frames.get("grids")
+    return _bounds(grids) if grids is not None and len(grids) else town
+
+
 def _bounds(frame: gpd.GeoDataFrame) -> tuple[float, float, float, float]:
     minx, miny, maxx, maxy = frame.total_bounds
     return float(minx), float(miny), float(maxx), float(maxy)
@@ -144,11 +171,21 @@ def planner_map(
         query_error("band", str(exc), band)
     summary = crud.get_town(conn, town)
     tianditu = _tianditu(request, basemap)
-    frames = _frames(conn, summary.code, ("villages", "rivers", "streams", "roads"))
+    visible = visible_grids(conn)
+    names = ("villages", "rivers", "streams", "roads")
+    frames = _frames(conn, summary.code, names if visible is None else (*names, "grids"))
+    town_frames = frames
+    if visible is not None:
+        frames = only_grids(frames, visible)
+    bounds = _bounds(town_frames["villages"])
+    if visible is not None:
+        bounds = _member_bounds(frames, bounds)
+    frames.pop("grids", None)
     fmap = build_planner_map(
         frames,
         town={"code": summary.code, "name": summary.name},
-        bounds=_bounds(frames["villages"]),
+        bounds=bounds,
+        grids=visible,
         band=low_high,
         by=by,
         lang=lang,
@@ -223,7 +260,19 @@ def incident_map(
     summary = crud.get_town(conn, town)
     tianditu = _tianditu(request, basemap)
     frames = _frames(conn, summary.code, ("villages", "grids", "pollution", "hazards"))
+    town_bounds = _bounds(frames["villages"])
     links, stored = _ab_links(conn, summary.code, frames.get("grids", gpd.GeoDataFrame()))
+    visible = visible_grids(conn)
+    # Central roles: the point layers from vector tiles (row-level security applies to the
+    # incidents in them). A member: incidents from tiles (their rows only), pollution points
+    # and hazards embedded for their grids only (those tiles hold every grid's points).
+    tiled = TILED_POINTS if visible is None else ("incidents",)
+    if visible is not None:
+        frames = only_grids(frames, visible)
+        mine = set(visible)
+        links = [x for x in links if {x["grid_code"], x["cover_grid_code"]} <= mine]
+    for name in tiled:
+        frames.pop(name, None)
     filters = {
         "type": task_type,
         "status": [s.value for s in status or ()],
@@ -235,7 +284,9 @@ def incident_map(
     fmap = build_incident_map(
         frames,
         town={"code": summary.code, "name": summary.name},
-        bounds=_bounds(frames["villages"]),
+        bounds=town_bounds if visible is None else _member_bounds(frames, town_bounds),
+        grids=visible,
+        tiles={"url": _tiles_url(request), "layers": list(tiled), "bounds": town_bounds},
         ab_links=links,
         ab_stored=stored,
         filters=filters,
@@ -280,6 +331,12 @@ def plan_map(
     from gis_grid.db.read import read_town
     from gis_grid.plans import PlanParameters, draw_town, inputs_from_town, propose_plan
 
+    if visible_grids(conn) is not None:
+        msg = (
+            "the plan page draws a proposal for the whole town, for the centre's roles; a "
+            f"member's map of their grids is /map/planner?town={town}"
+        )
+        raise PermissionDeniedError(msg, [{"role": user.role.value, "page": "plans"}])
     summary = crud.get_town(conn, town)
     tianditu = _tianditu(request, basemap)
     static_url = _static_url(request)

@@ -1,4 +1,9 @@
-"""``GET /map``: the folium overview map of the stored layers, as one HTML page."""
+"""``GET /map``: the folium overview map of the stored layers, as one HTML page.
+
+A browser without a valid login is sent to ``/login?next=/map`` (:class:`PageRoute`). A grid
+member's overview holds only their grids (today's, AB cover included), their villages and the
+points in their grids.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from sqlalchemy.engine import Connection
 from api import layers
 from api.deps import ConnectionDep, TownFilterDep
 from api.errors import error_responses
+from api.pages_auth import PageRoute, only_grids, visible_grids
 from api.security import AuthorizedUserDep
 from gis_grid.errors import GeometryError, NotFoundError
 from maps.overview import build_overview_map
@@ -21,7 +27,7 @@ from maps.vendor import STATIC_DIR
 
 __all__ = ["MapCache", "router"]
 
-router = APIRouter(tags=["maps"])
+router = APIRouter(tags=["maps"], route_class=PageRoute)
 
 
 class MapCache:
@@ -57,22 +63,32 @@ class MapCache:
 
 
 def render_overview(
-    conn: Connection, *, town: str | None, basemap: Literal["none", "osm"], static_url: str
+    conn: Connection,
+    *,
+    town: str | None,
+    basemap: Literal["none", "osm"],
+    static_url: str,
+    grids: tuple[str, ...] | None = None,
 ) -> str:
     """Read every stored layer (of one town, or all) and render the overview page.
 
     Every layer of :func:`api.layers.available_layers` is read, the natural lines (rivers,
-    streams, roads) included; the map frames the towns and draws the lines over them.
+    streams, roads) included; the map frames the towns and draws the lines over them. With
+    ``grids`` (a member's), only those grids, their villages and the points in them are kept.
     """
     frames = {
         spec.name: layers.layer_frame(conn, spec, town=town)
         for spec in layers.available_layers(conn)
     }
+    if grids is not None:
+        frames = only_grids(frames, grids)
     title = "网格化管理 · 样例数据总览"
     if town is not None and "towns" in frames and len(frames["towns"]):
         title = f"{frames['towns']['name'].iloc[0]} · 网格化管理总览"
     try:
-        fmap = build_overview_map(frames, static_url=static_url, basemap=basemap, title=title)
+        fmap = build_overview_map(
+            frames, static_url=static_url, basemap=basemap, title=title, session=True
+        )
     except GeometryError as exc:
         msg = f"nothing to show on the map: {exc}"
         raise NotFoundError(msg) from exc
@@ -106,13 +122,19 @@ def overview_map(
     cache: MapCache = request.app.state.map_cache
     static_url = str(request.app.url_path_for("static", path="/")).rstrip("/")
     code = town.code if town else ""
-    # Pages differ by whose rows the caller sees (row-level security): cached per scope.
-    scope = f"member:{user.member_code}" if user.member_code is not None else "all"
+    # Pages differ by whose rows the caller sees (row-level security): cached per scope,
+    # a member's by the grids visible today (their AB cover changes with absences).
+    grids = visible_grids(conn)
+    scope = "all" if grids is None else f"member:{user.member_code}:{','.join(grids)}"
     key = (code, basemap, static_url, scope, layers.data_fingerprint(conn))
     page = cache.get(key)
     if page is None:
         page = render_overview(
-            conn, town=town.code if town else None, basemap=basemap, static_url=static_url
+            conn,
+            town=town.code if town else None,
+            basemap=basemap,
+            static_url=static_url,
+            grids=grids,
         )
         cache.put(key, page)
     return HTMLResponse(page)

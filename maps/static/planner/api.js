@@ -2,7 +2,8 @@
  *
  * Credentials live here only (`authHeaders`). Reads work with the login cookie the service
  * sets (HttpOnly, accepted for GET only); writes need the bearer token, which the page gets
- * by logging in (POST /auth/login) and keeps in sessionStorage for the tab's life.
+ * by logging in (POST /auth/login, from the login page or a page's panel) and keeps in
+ * sessionStorage for the tab's life. Vector tiles are fetched with the same credentials.
  */
 (function () {
   'use strict';
@@ -38,7 +39,26 @@
       return r;
     },
 
-    /* Send one request; resolves to {ok, status, data, etag} (never rejects on HTTP errors). */
+    /* Forget the tab's token (the server side is revoked by POST /logout). */
+    logout() {
+      try {
+        window.sessionStorage.removeItem(TOKEN_KEY);
+        window.sessionStorage.removeItem(USER_KEY);
+      } catch (e) { /* storage disabled: nothing kept */ }
+    },
+
+    /* Text of an error answer: {detail} (a string or FastAPI's list of problems). */
+    errorText(data) {
+      if (!data) return '';
+      if (typeof data.detail === 'string') return data.detail;
+      if (Array.isArray(data.detail)) {
+        return data.detail.map((d) => `${(d.loc || []).join('.')}: ${d.msg}`).join('; ');
+      }
+      return JSON.stringify(data);
+    },
+
+    /* Send one request; resolves to {ok, status, data, etag, retryAfter} (never rejects on
+     * HTTP errors). */
     async request(method, path, options) {
       const opts = options || {};
       const url = new URL(this.base + path, window.location.origin);
@@ -56,12 +76,14 @@
         resp = await fetch(url, { method, headers, credentials: 'same-origin', body: opts.body === undefined
           ? undefined : JSON.stringify(opts.body) });
       } catch (err) {
-        return { ok: false, status: 0, data: { detail: String(err) }, etag: null };
+        return { ok: false, status: 0, data: { detail: String(err) }, etag: null,
+                 retryAfter: null };
       }
       const text = await resp.text();
       let data = null;
       try { data = text ? JSON.parse(text) : null; } catch (e) { data = { detail: text }; }
-      return { ok: resp.ok, status: resp.status, data, etag: resp.headers.get('ETag') };
+      return { ok: resp.ok, status: resp.status, data, etag: resp.headers.get('ETag'),
+               retryAfter: resp.headers.get('Retry-After') };
     },
 
     /* Every feature of a paged GeoJSON list. */

@@ -45,6 +45,27 @@
       return 'gg-grids';
     },
 
+    /* The grids the page shows: every grid of the town, or only the member's (cfg.grids,
+     * fetched one by one so no other grid reaches the page). */
+    async gridFeatures() {
+      const api = window.GisGridApi;
+      if (!Array.isArray(cfg.grids)) return api.all('/grids', { town: cfg.town.code });
+      const features = [];
+      for (const code of cfg.grids.filter((c) => c.startsWith(cfg.town.code))) {
+        const r = await api.request('GET', `/grids/${encodeURIComponent(code)}`);
+        if (!r.ok) throw new Error(`/grids/${code}: HTTP ${r.status} ${GG.errorText(r.data)}`);
+        features.push(r.data);
+      }
+      return features;
+    },
+
+    /* A pane above the overlays for vector-tile points (clickable: see planner.css). */
+    tilePane() {
+      const map = GG.map();
+      if (!map.getPane('gg-tiles')) map.createPane('gg-tiles').style.zIndex = 450;
+      return 'gg-tiles';
+    },
+
     /* Colour of a load against the band [low, high]. */
     loadColour(load, band) {
       const [low, high] = band;

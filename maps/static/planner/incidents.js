@@ -1,4 +1,13 @@
-/* The incident map: grids as a choropleth of the filtered incidents, clustered markers. */
+/* The incident map: grids as a choropleth of the filtered incidents; points from vector tiles.
+ *
+ * The choropleth, the summary and the overdue rings follow the filters through the API
+ * (GET /incidents). Incidents, pollution points and hazards are drawn from the service's
+ * vector tiles (cfg.tiles: /tiles/{layer}/{z}/{x}/{y}.pbf, fetched with the user's login):
+ * from zoom 13 one point per feature (incidents coloured by workflow step, only those the
+ * filters match), below it the service's aggregated cells sized by their count. A click on a
+ * point opens a popup with the tile's attributes. Without cfg.tiles, incidents are clustered
+ * markers from the API.
+ */
 (function () {
   'use strict';
   const GG = window.GG;
@@ -12,12 +21,91 @@
 
   const gridLayer = L.featureGroup().addTo(map);
   const pane = GG.gridPane();
-  const incidents = L.markerClusterGroup({ maxClusterRadius: 40 }).addTo(map);
+  const tiled = new Set((cfg.tiles && cfg.tiles.layers) || []);
+  const incidents = L.markerClusterGroup({ maxClusterRadius: 40 });
   const overdueLayer = L.featureGroup().addTo(map);
   GG.control().addOverlay(gridLayer, T.grids);
-  GG.control().addOverlay(incidents, T.incidents);
+  if (!tiled.has('incidents')) {
+    incidents.addTo(map);
+    GG.control().addOverlay(incidents, T.incidents);
+  }
   GG.control().addOverlay(overdueLayer, T.overdue_layer);
   let grids = [];
+
+  // ---- vector tiles --------------------------------------------------------------------
+  // Incident codes the filters match (null: no filter, every incident and cell is shown).
+  let matching = null;
+  const POINTS = {
+    incidents: { colour: '#333', fill: (p) => STATUS_COLOURS[p.status] || '#999' },
+    pollution: { colour: '#a50f15', fill: () => '#ef3b2c' },
+    hazards: { colour: '#b35806', fill: () => '#fdb863' },
+  };
+  const POPUP_FIELDS = [['code', T.code], ['name', T.name], ['kind', T.kind],
+    ['level', T.level], ['task_type_code', T.type], ['status', T.status],
+    ['reported_at', T.reported_at], ['village_code', T.village], ['grid_code', T.grid],
+    ['count', T.cell_count]];
+  function tileStyle(name) {
+    const spec = POINTS[name];
+    return (p) => {
+      if (p.count !== undefined) {  // an aggregated cell (below zoom 13): no attributes
+        if (name === 'incidents' && matching) return [];
+        return { radius: Math.min(16, 3 + 2 * Math.sqrt(p.count)), weight: 1,
+                 color: spec.colour, fill: true, fillColor: spec.fill(p), fillOpacity: 0.45 };
+      }
+      if (name === 'incidents' && matching && !matching.has(p.code)) return [];
+      return { radius: name === 'incidents' ? 5 : 6, weight: 1, color: spec.colour,
+               fill: true, fillColor: spec.fill(p), fillOpacity: 0.9 };
+    };
+  }
+  function popup(name, p) {
+    const rows = POPUP_FIELDS.filter(([key]) => p[key] !== undefined && p[key] !== '')
+      .map(([key, label]) => {
+        const value = key === 'status' ? (T[`s_${p[key]}`] || p[key]) : p[key];
+        return `<tr><td>${GG.esc(label)}</td><td>${GG.esc(value)}</td></tr>`;
+      }).join('');
+    return `<b>${GG.esc(T[name])}</b><table class="gg-popup">${rows}</table>`;
+  }
+  // Leaflet.VectorGrid 1.3.0 predates Leaflet 1.8, whose map events read a small point
+  // layer's own lat/lng (a tile's point symbolizer has none: "reading 'lat'"). Without
+  // getLatLng, Leaflet places the event at the mouse, which is what a popup needs.
+  function patchSymbolizers(layer) {
+    Object.values(layer._vectorTiles || {}).forEach((tile) => {
+      Object.values(tile._layers || {}).forEach((symbolizer) => {
+        const proto = Object.getPrototypeOf(symbolizer);
+        if (proto !== L.CircleMarker.prototype && proto.getLatLng) proto.getLatLng = undefined;
+      });
+    });
+  }
+  const tileLayers = {};
+  if (cfg.tiles) {
+    const [w, s, e, n] = cfg.tiles.bounds;
+    const tilePane = GG.tilePane();
+    ['hazards', 'pollution', 'incidents'].filter((name) => tiled.has(name)).forEach((name) => {
+      const layer = L.vectorGrid.protobuf(cfg.tiles.url.replace('{layer}', name), {
+        pane: tilePane,
+        className: 'gg-tiles',
+        interactive: true,
+        // Keeps each tile's renderer (patchSymbolizers) and unhooks its points from the
+        // map's event targets when the tile goes (a cell has no code: "cell").
+        getFeatureId: (f) => (f.properties && f.properties.code) || 'cell',
+        // Only tiles over the town are asked for; the service answers 204 for empty ones.
+        bounds: L.latLngBounds([s, w], [n, e]).pad(0.05),
+        maxNativeZoom: 18,
+        vectorTileLayerStyles: { [name]: tileStyle(name) },
+        fetchOptions: { credentials: 'same-origin', headers: api.authHeaders() },
+      });
+      layer.on('load tileload', () => patchSymbolizers(layer));
+      layer.on('click', (ev) => {
+        L.popup({ maxWidth: 320 }).setLatLng(ev.latlng)
+          .setContent(popup(name, ev.layer.properties || {})).openOn(map);
+        document.body.dataset.popup = name;
+      });
+      layer.addTo(map);
+      GG.control().addOverlay(layer, T[name]);
+      tileLayers[name] = layer;
+    });
+    window.GisGridTiles = tileLayers;  // for tests and the curious
+  }
 
   const statusBoxes = cfg.statuses.map((s) => `<label style="margin-right:4px"><input type="checkbox"` +
     ` name="status" value="${s}"${(cfg.filters.status || []).includes(s) ? ' checked' : ''}>` +
@@ -68,10 +156,17 @@
     const counts = {}; const late = {};
     incidents.clearLayers();
     overdueLayer.clearLayers();
-    const markers = features.map((f) => {
+    const f0 = filters();
+    const filtered = Boolean(f0.type || f0.status.length || f0.from || f0.to || f0.overdue);
+    matching = filtered ? new Set(features.map((f) => f.properties.code)) : null;
+    if (tileLayers.incidents) tileLayers.incidents.redraw();
+    features.forEach((f) => {
       const p = f.properties;
       counts[p.grid_code] = (counts[p.grid_code] || 0) + 1;
       if (p.overdue) late[p.grid_code] = (late[p.grid_code] || 0) + 1;
+    });
+    const markers = tiled.has('incidents') ? [] : features.map((f) => {
+      const p = f.properties;
       const [lon, lat] = f.geometry.coordinates;
       const tip = `<b>${GG.esc(p.code)}</b> ${GG.esc(p.task_type)}<br>${GG.esc(T.status)}: ` +
         `${GG.esc(T[`s_${p.status}`] || p.status)}${p.overdue ? ` · <b style="color:#b2182b">${GG.esc(T.overdue_n)}</b>` : ''}` +
@@ -87,6 +182,13 @@
       }
       return marker;
     });
+    if (tiled.has('incidents')) {
+      features.filter((f) => f.properties.overdue).forEach((f) => {
+        const [lon, lat] = f.geometry.coordinates;
+        overdueLayer.addLayer(L.circleMarker([lat, lon], { radius: 11, weight: 2.5,
+          color: '#e31a1c', fill: false, interactive: false, className: 'gg-overdue' }));
+      });
+    }
     incidents.addLayers(markers);
     const max = Math.max(0, ...Object.values(counts));
     const limits = breaks(max);
@@ -118,7 +220,7 @@
         `<option value="${GG.esc(t.code)}">${GG.esc(t.code)} ${GG.esc(t.name)}</option>`).join(''));
       if (cfg.filters.type) $('#gg-type').value = cfg.filters.type;
     }
-    grids = await api.all('/grids', { town: cfg.town.code });
+    grids = await GG.gridFeatures();
     grids.forEach((f) => {
       const layer = L.geoJSON(f, { pane }).getLayers()[0];
       layer.feature = f;

@@ -94,7 +94,7 @@
 
   // ---- loading -------------------------------------------------------------------------
   async function loadGrids() {
-    const features = await api.all('/grids', { town: cfg.town.code });
+    const features = await GG.gridFeatures();
     gridLayer.clearLayers();
     state.grids.clear();
     features.forEach((feature) => {
