@@ -19,7 +19,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from api.schemas import ErrorPublic
+from api.schemas import ErrorPublic, UnprocessablePublic
 from gis_grid.db.engine import DatabaseError
 from gis_grid.errors import (
     ConflictError,
@@ -38,6 +38,7 @@ from gis_grid.errors import (
 from gis_grid.privacy import mask_id_number, mask_name, mask_phone
 
 __all__ = [
+    "RETRY_AFTER_S",
     "STATUS_BY_ERROR",
     "error_responses",
     "install_error_handlers",
@@ -46,6 +47,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+#: Seconds a client is asked to wait (``Retry-After``) when the database is unavailable.
+RETRY_AFTER_S = 30
 
 #: HTTP status of each library error; subclasses inherit their nearest listed ancestor's.
 STATUS_BY_ERROR: dict[type[GridError], int] = {
@@ -90,7 +94,7 @@ async def _grid_error_handler(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(
         body,
         status_code=status,
-        headers={"Retry-After": "30"} if status == 503 else None,
+        headers={"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None,
     )
 
 
@@ -123,6 +127,34 @@ _MASKS: dict[str, Callable[[str], str]] = {
     "phone": mask_phone,
     "name": mask_name,
 }
+
+
+def _database_of(request: Request) -> str:
+    engine = getattr(request.app.state, "engine", None)
+    if engine is None:
+        return "the database"
+    return str(engine.url.render_as_string(hide_password=True))
+
+
+async def _unavailable_handler(request: Request, exc: Exception) -> JSONResponse:
+    # The connection broke while a request was using it (the server stopped or restarted,
+    # the network dropped): 503 with Retry-After, never a 500. The transaction was open, so
+    # PostgreSQL has discarded it: nothing partial was stored. The pool has invalidated the
+    # connection, and pool_pre_ping (gis_grid.db.make_engine) replaces the others, so the
+    # first request after the database is back succeeds without restarting the service.
+    assert isinstance(exc, sa.exc.DBAPIError)
+    orig = exc.orig
+    reason = (str(orig).strip().splitlines() or [type(orig).__name__])[0] if orig else str(exc)
+    msg = (
+        f"database unavailable ({_database_of(request)}): {reason}. "
+        "Nothing was stored by this request; retry in a moment"
+    )
+    logger.warning("%s %s: %s", request.method, request.url.path, msg)
+    return JSONResponse(
+        {"detail": msg, "error": "DatabaseError"},
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
 
 
 def _json_safe(value: object, key: str | None = None) -> object:
@@ -172,8 +204,23 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_exception_handler(sa.exc.IntegrityError, _refused_handler)
     app.add_exception_handler(sa.exc.DataError, _refused_handler)
+    # A lost connection (OperationalError: server gone, shut down, restarting; InterfaceError:
+    # the connection was already closed) is the database being unavailable: 503.
+    app.add_exception_handler(sa.exc.OperationalError, _unavailable_handler)
+    app.add_exception_handler(sa.exc.InterfaceError, _unavailable_handler)
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
-    """OpenAPI ``responses=`` entries documenting error bodies for the given statuses."""
-    return {status: {"model": ErrorPublic} for status in statuses}
+    """OpenAPI ``responses=`` entries documenting error bodies for the given statuses.
+
+    A 422 is either FastAPI's list of field errors or a library error's message, so it is
+    documented as :class:`~api.schemas.UnprocessablePublic`, which admits both. Errors are
+    always JSON, also on routes whose answer is HTML or a file: FastAPI documents a model
+    under the route's own media type, so ``application/json`` is named explicitly too.
+    """
+    out: dict[int | str, dict[str, object]] = {}
+    for status in statuses:
+        model = UnprocessablePublic if status == 422 else ErrorPublic
+        ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+        out[status] = {"model": model, "content": {"application/json": {"schema": ref}}}
+    return out

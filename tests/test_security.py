@@ -711,7 +711,7 @@ def test_every_route_has_an_area(server: str) -> None:
     from api.security import TAG_AREAS
 
     schema = httpx.get(f"{server}/openapi.json", timeout=30).json()
-    public = {"/health", "/api/v1/auth/login"}
+    public = {"/health", "/health/live", "/health/ready", "/api/v1/auth/login"}
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
             tags = set(operation.get("tags", []))

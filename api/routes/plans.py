@@ -248,9 +248,13 @@ def apply_town_plan(
 def read_village_counts(
     conn: ConnectionDep,
     code: VillageCode,
-    low: Annotated[float, Query(gt=0, allow_inf_nan=False, description="Floor: load per grid")],
+    # At least 1: a grid holds at least one household or person, and a floor near zero made
+    # load / low overflow into a 500 (found by fuzzing, tests/test_fuzz_api.py).
+    low: Annotated[
+        float, Query(ge=1, allow_inf_nan=False, description="Floor: load per grid (>= 1)")
+    ],
     high: Annotated[
-        float, Query(gt=0, allow_inf_nan=False, description="Ceiling: load per grid (>= low)")
+        float, Query(ge=1, allow_inf_nan=False, description="Ceiling: load per grid (>= low)")
     ],
     by: Annotated[str, Query(pattern="^(households|people)$", description="The load")] = (
         "households"

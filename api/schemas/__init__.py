@@ -58,6 +58,8 @@ __all__ = [
     "TaskTypesPublic",
     "TownPublic",
     "TownsPublic",
+    "UnprocessablePublic",
+    "ValidationIssuePublic",
     "VillageFeaturePublic",
     "VillageFeaturesPublic",
     "VillageProperties",
@@ -163,6 +165,31 @@ class ErrorPublic(BaseModel):
     problems: list[dict[str, Any]] | None = Field(
         default=None,
         description="Each problem found (rule, field, location), when there are several",
+    )
+
+
+class ValidationIssuePublic(BaseModel):
+    """One request field that failed validation (FastAPI's format; personal data masked)."""
+
+    type: str = Field(examples=["value_error"])
+    loc: list[str | int] = Field(examples=[["query", "bbox"]], description="Where: part, name")
+    msg: str = Field(examples=["bbox needs 4 numbers minx,miny,maxx,maxy"])
+    input: Any = Field(None, description="The value refused (masked if personal)")
+    ctx: dict[str, Any] | None = None
+
+
+class UnprocessablePublic(BaseModel):
+    """A 422: fields that failed validation (a list), or a rule the data broke (a message).
+
+    ``detail`` is a list of :class:`ValidationIssuePublic` when the request's shape is wrong
+    (a missing field, a number out of range), and a sentence with ``error`` (the error class)
+    and ``problems`` when valid-looking data breaks a rule (a self-intersecting outline).
+    """
+
+    detail: str | list[ValidationIssuePublic]
+    error: str | None = Field(None, examples=["GeometryError"], description="Error class")
+    problems: list[dict[str, Any]] | None = Field(
+        default=None, description="Each problem found (rule, field, location)"
     )
 
 

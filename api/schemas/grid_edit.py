@@ -30,7 +30,9 @@ __all__ = [
     "RetiredMemberPublic",
 ]
 
-Coordinate = Annotated[float, Field(allow_inf_nan=False, description="Degrees")]
+# Strict: a JSON number (integer or not), never a string or a boolean, which lax parsing
+# would turn into a coordinate (``false`` became 0.0; found by tests/test_fuzz_api.py).
+Coordinate = Annotated[float, Field(allow_inf_nan=False, strict=True, description="Degrees")]
 Position = Annotated[
     list[Coordinate], Field(min_length=2, max_length=3, description="[lon, lat] (Z ignored)")
 ]

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from gis_grid.edit import MAX_TOTAL_VERTICES, check_geojson_limits, geojson_size
+from gis_grid.errors import GridError
 
 __all__ = [
     "AppliedPublic",
@@ -163,13 +166,32 @@ class PlanFeature(BaseModel):
 
 
 class PlanApply(BaseModel):
-    """A proposal's features sent back to be written as the new grid version."""
+    """A proposal's features sent back to be written as the new grid version.
+
+    Each feature's geometry is held to the limits of :mod:`gis_grid.edit` (vertices, rings)
+    before anything builds it: an oversized one is a 422 naming the feature.
+    """
 
     model_config = ConfigDict(extra="ignore")
 
     type: Literal["FeatureCollection"] = "FeatureCollection"
     features: list[PlanFeature] = Field(min_length=1, max_length=5000)
     note: str | None = Field(None, max_length=500, description="Why (stored with the grids)")
+
+    @model_validator(mode="after")
+    def _within_limits(self) -> PlanApply:
+        total = 0
+        for i, feature in enumerate(self.features):
+            field = f"features[{i}].geometry"
+            try:
+                check_geojson_limits(feature.geometry, field=field)
+            except GridError as exc:  # a ValueError is what pydantic reports as a 422
+                raise ValueError(str(exc)) from exc
+            total += geojson_size(feature.geometry)[0]
+        if total > MAX_TOTAL_VERTICES:
+            msg = f"features have {total} vertices in all, more than {MAX_TOTAL_VERTICES}"
+            raise ValueError(msg)
+        return self
 
 
 class PlanCountsPublic(BaseModel):

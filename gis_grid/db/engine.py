@@ -48,7 +48,9 @@ def make_engine(url: str | URL | None = None, **kwargs: object) -> Engine:
     Returns
     -------
     sqlalchemy.engine.Engine
-        An engine with ``pool_pre_ping`` so that a restarted server is noticed.
+        An engine with ``pool_pre_ping`` so that a restarted server is noticed: a pooled
+        connection that died with the server is replaced when next checked out, and the first
+        request after a database restart succeeds (``tests/test_resilience.py``).
 
     Examples
     --------

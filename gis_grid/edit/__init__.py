@@ -25,10 +25,17 @@ Examples
 
 from gis_grid.edit._boundary import redraw
 from gis_grid.edit._checks import (
+    MAX_FEATURES,
+    MAX_RINGS,
+    MAX_TOTAL_VERTICES,
     MAX_VERTICES,
     TOLERANCE_M,
+    check_feature_count,
+    check_geojson_limits,
+    check_geometry_limits,
     check_line,
     check_polygon,
+    geojson_size,
     geometry_from_geojson,
     version_tag,
 )
@@ -39,15 +46,22 @@ from gis_grid.edit._split import split
 from gis_grid.edit._store import read_layout
 
 __all__ = [
+    "MAX_FEATURES",
+    "MAX_RINGS",
+    "MAX_TOTAL_VERTICES",
     "MAX_VERTICES",
     "TOLERANCE_M",
     "GridChange",
     "GridEdit",
     "Layout",
     "Outcome",
+    "check_feature_count",
+    "check_geojson_limits",
+    "check_geometry_limits",
     "check_line",
     "check_polygon",
     "edit_grid",
+    "geojson_size",
     "geometry_from_geojson",
     "merge",
     "merge_grids",

@@ -35,6 +35,7 @@ import sqlalchemy as sa
 
 from gis_grid.db.plans import apply_plan
 from gis_grid.db.write import copy_frame
+from gis_grid.edit import check_feature_count, check_geometry_limits
 from gis_grid.errors import DataFileError, NotFoundError
 from gis_grid.exchange._zip import safe_extract
 from gis_grid.sample import LAYERS, Layer, read_sample_layer
@@ -209,11 +210,32 @@ def read_import_file(
         msg = f"{label}: cannot import {suffix or 'a file without extension'}; use {IMPORT_FORMATS}"
         raise DataFileError(msg, problems=[{"file": label}])
     if suffix != ".zip":
-        return read_sample_layer(path.parent, _spec_for(path, spec, label))
+        return _read_limited(path, spec, label)
     with tempfile.TemporaryDirectory(dir=workdir, prefix="gis-grid-import-") as tmp:
         files = safe_extract(path, tmp, name=label)
         shp = _pick_shapefile(files, spec, label)
-        return read_sample_layer(shp.parent, _spec_for(shp, spec, f"{label}!{shp.name}"))
+        return _read_limited(shp, spec, f"{label}!{shp.name}")
+
+
+def _read_limited(path: Path, spec: Layer, label: str) -> gpd.GeoDataFrame:
+    """Read a file within the geometry limits (:mod:`gis_grid.edit`).
+
+    The feature count is checked from the file's header before anything is read; the
+    vertices and rings of each feature right after reading.
+    """
+    layer_spec = _spec_for(path, spec, label)
+    try:
+        count = int(pyogrio.read_info(path, force_feature_count=True)["features"])
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError) as exc:
+        msg = f"{label}: cannot be read ({exc})"
+        raise DataFileError(msg, problems=[{"file": label}]) from exc
+    check_feature_count(count, field=label)
+    frame = read_sample_layer(path.parent, layer_spec)
+    if frame is None:  # only an optional layer's missing file reads as None
+        msg = f"{label}: not found; nothing was imported"
+        raise DataFileError(msg, problems=[{"file": label}])
+    check_geometry_limits(frame.geometry.to_numpy(), field=label)
+    return frame
 
 
 # --- comparing and writing ---------------------------------------------------------------
