@@ -91,11 +91,19 @@ async def _grid_error_handler(request: Request, exc: Exception) -> JSONResponse:
     body: dict[str, object] = {"detail": str(exc), "error": type(exc).__name__}
     if exc.problems:
         body["problems"] = exc.problems
-    return JSONResponse(
-        body,
-        status_code=status,
-        headers={"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None,
-    )
+    return JSONResponse(body, status_code=status, headers=_headers_for(status, exc))
+
+
+def _headers_for(status: int, exc: GridError) -> dict[str, str] | None:
+    """Headers an error status asks for: the challenge of a 401, the wait of a 429/503."""
+    if status == 401:  # RFC 6750: how to authenticate (a token from POST /api/v1/auth/login)
+        return {"WWW-Authenticate": 'Bearer realm="gis-grid"'}
+    retry_after = getattr(exc, "retry_after", None)
+    if status == 429 and retry_after is not None:
+        return {"Retry-After": str(int(retry_after))}
+    if status == 503:
+        return {"Retry-After": str(RETRY_AFTER_S)}
+    return None
 
 
 async def _refused_handler(request: Request, exc: Exception) -> JSONResponse:

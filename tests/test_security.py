@@ -510,6 +510,8 @@ def test_expired_and_tampered_tokens_are_401(
         expired = tokens.issue_token(conn, users["admin"], default_keys(), minutes=0)
     r = client.get("/auth/me", headers={"Authorization": f"Bearer {expired.token}"})
     assert r.status_code == 401 and "expired" in r.json()["detail"]
+    assert r.headers["WWW-Authenticate"].startswith("Bearer ")  # RFC 6750's challenge
+    assert client.get("/towns").headers["WWW-Authenticate"].startswith("Bearer ")
     good = login(client, "t.admin")["Authorization"]
     prefix, payload, signature = good.removeprefix("Bearer ").split(".")
     # Another user's id in a re-encoded payload, with the old signature: forged.
