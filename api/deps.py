@@ -30,10 +30,12 @@ from api.security import AuthorizedUserDep, connect
 from gis_grid import queries
 from gis_grid.config import Settings
 from gis_grid.crs import CHINA_BOUNDS, Datum
-from gis_grid.errors import CoordinateError
+from gis_grid.errors import CoordinateError, NotFoundError
+from gis_grid.security import audit
 from gis_grid.security.accounts import User
 from gis_grid.security.context import set_context
 from gis_grid.security.errors import PermissionDeniedError
+from gis_grid.security.roles import Role
 
 __all__ = [
     "CHINA_TIME",
@@ -63,6 +65,7 @@ __all__ = [
     "VillageFilterDep",
     "WriteConnectionDep",
     "actor_name",
+    "audit_refusal",
     "check_choice",
     "get_connection",
     "get_engine",
@@ -115,6 +118,31 @@ def get_connection(engine: EngineDep, user: AuthorizedUserDep) -> Iterator[Conne
         conn.exec_driver_sql("SET TRANSACTION READ ONLY")
         set_context(conn, user)
         yield conn
+
+
+def audit_refusal(engine: Engine, user: User, action: str, detail: str) -> None:
+    """Log a refused look-up of personal data by a user limited to their grids (a member).
+
+    A member asking for another grid's household gets the same 404 as for one that does not
+    exist (row-level security hides it); the attempt is written to the append-only audit log
+    (outcome ``denied``) in a transaction of its own, so it stays when the request fails.
+    Users who see every grid are not logged: for them the 404 only means "no such code".
+    """
+    if user.role is not Role.MEMBER:
+        return
+    with _connect(engine) as conn, conn.begin():
+        set_context(conn, user)
+        audit.record(
+            conn,
+            username=user.username,
+            role=user.role.value,
+            action=action,
+            resident_id=None,
+            fields=(),
+            reason=None,
+            outcome="denied",
+            detail=detail,
+        )
 
 
 def _refused_by_policy(exc: sa.exc.DBAPIError) -> bool:
@@ -418,6 +446,8 @@ GridFilterDep = Annotated[str | None, Depends(get_grid_filter)]
 
 def get_household_filter(
     conn: ConnectionDep,
+    engine: EngineDep,
+    user: AuthorizedUserDep,
     household: Annotated[
         str | None,
         Query(
@@ -427,8 +457,17 @@ def get_household_filter(
         ),
     ] = None,
 ) -> str | None:
-    """Return the ``household`` filter if the household exists; 404 naming it otherwise."""
-    return None if household is None else queries.require_household(conn, household)
+    """Return the ``household`` filter if the household exists; 404 naming it otherwise.
+
+    For a member, "exists" means "in their grids"; a refused code is audited.
+    """
+    if household is None:
+        return None
+    try:
+        return queries.require_household(conn, household)
+    except NotFoundError:
+        audit_refusal(engine, user, "read_residents", f"household {household!r} (not found)")
+        raise
 
 
 HouseholdFilterDep = Annotated[str | None, Depends(get_household_filter)]

@@ -310,6 +310,22 @@ def test_member_sees_only_their_grid(call, place, db: Engine) -> None:
     assert r.status_code in {200, 404} and place["other_resident"]["name"] not in r.text
     assert call("member", "GET", f"{V1}/households/{place['other_home']}").status_code == 404
     assert call("member", "GET", f"{V1}/households/{place['home']}").status_code == 200
+    # Both refused look-ups of another grid's household are in the audit log, as denied.
+    with db.connect() as conn:
+        denied = conn.execute(
+            sa.text(
+                "SELECT action, detail FROM audit_log WHERE username = :u "
+                "AND outcome = 'denied' AND detail LIKE :d"
+            ),
+            {"u": TEST_USERS["member"], "d": f"%{place['other_home']}%"},
+        ).all()
+    assert r.status_code == 404  # the residents filter by another grid's household
+    assert {action for action, _ in denied} == {"read_household", "read_residents"}, denied
+    assert call("admin", "GET", f"{V1}/households/NO-SUCH-CODE").status_code == 404
+    with db.connect() as conn:  # an administrator's 404 is only "no such code": not logged
+        assert not conn.scalar(
+            sa.text("SELECT count(*) FROM audit_log WHERE detail LIKE '%NO-SUCH-CODE%'")
+        )
     in_box = {"bbox": place["other_box"], "limit": 10_000}
     r = call("member", "GET", f"{V1}/households", params=in_box)
     assert other not in r.text

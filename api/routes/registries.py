@@ -14,10 +14,12 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from api.deps import (
     AreaDep,
     ConnectionDep,
+    EngineDep,
     HouseholdFilterDep,
     LimitDep,
     OffsetDep,
     PlacesDep,
+    audit_refusal,
 )
 from api.errors import error_responses
 from api.responses import feature_response, geojson_doc, list_response, page_response
@@ -29,8 +31,10 @@ from api.schemas import (
     ResidentPublic,
     ResidentsPublic,
 )
+from api.security import AuthorizedUserDep
 from gis_grid import queries
 from gis_grid.db.models import MemberStatus
+from gis_grid.errors import NotFoundError
 
 __all__ = ["router"]
 
@@ -111,10 +115,19 @@ def read_households(
 )
 def read_household(
     conn: ConnectionDep,
+    engine: EngineDep,
+    user: AuthorizedUserDep,
     code: Annotated[str, Path(max_length=64, examples=["5117031090010001"])],
 ) -> Response:
-    """One household with its address (door hidden) and residents (masked)."""
-    feature = queries.get_household(conn, code)
+    """One household with its address (door hidden) and residents (masked).
+
+    404 for a code outside a member's grids, as for an unknown one (the attempt is audited).
+    """
+    try:
+        feature = queries.get_household(conn, code)
+    except NotFoundError:
+        audit_refusal(engine, user, "read_household", f"household {code!r} (not found)")
+        raise
     return feature_response(HouseholdPublic.model_validate(feature))
 
 
