@@ -65,6 +65,7 @@ LABELS: dict[str, dict[str, str]] = {
         "merge": "合并两格",
         "draw": "画新网格",
         "propose": "生成提议",
+        "read_only": "只读：您的角色不能修改网格",
         "save": "保存",
         "cancel": "取消",
         "accept": "采纳",
@@ -125,6 +126,7 @@ LABELS: dict[str, dict[str, str]] = {
         "merge": "Merge two",
         "draw": "Draw new grid",
         "propose": "Propose",
+        "read_only": "Read only: your role cannot edit grids",
         "save": "Save",
         "cancel": "Cancel",
         "accept": "Accept",
@@ -196,6 +198,7 @@ def build_planner_map(
     static_url: str = "/static",
     api_url: str = "/api/v1",
     grids: Sequence[str] | None = None,
+    editable: bool = True,
 ) -> folium.Map:
     """Build the planner's page for one town.
 
@@ -220,6 +223,9 @@ def build_planner_map(
         Where the service serves ``maps/static`` and its API.
     grids
         The only grids the page may load (a member's); ``None``: every grid of the town.
+    editable
+        Whether the user may edit grids: without it the editing and proposal controls are
+        hidden and the page says it is read only (the service refuses such writes anyway).
 
     Returns
     -------
@@ -271,6 +277,7 @@ def build_planner_map(
         "labels": labels,
         "layerControl": control.get_name(),
         "grids": None if grids is None else list(grids),
+        "editable": editable,
         "villages": (
             []
             if villages is None

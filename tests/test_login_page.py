@@ -429,6 +429,10 @@ def test_browser_member_sees_only_their_grid(browser, server_url, auth_headers):
     assert grids_requests and all(
         urlsplit(u).path.removeprefix("/api/v1/grids/") in visible for u in grids_requests
     )
+    # A member cannot edit grids: the tools are hidden and the page says it is read only.
+    assert page.locator('[data-mode="edit"]').is_hidden()
+    assert page.locator("#gg-propose").is_hidden()
+    assert "只读" in page.locator("#gg-msg").inner_text()
     page.wait_for_timeout(500)
     page.screenshot(path=str(SHOTS / "member_planner.png"))
 

@@ -43,6 +43,7 @@ from api.security import AuthorizedUserDep
 from gis_grid import members, queries
 from gis_grid.db.models import IncidentStatus
 from gis_grid.security.errors import PermissionDeniedError
+from gis_grid.security.roles import allows
 from maps._page import tianditu_key
 from maps.incidents import build_incident_map
 from maps.plan_view import build_plan_map
@@ -143,6 +144,7 @@ def planner_map(
     *,
     request: Request,
     conn: ConnectionDep,
+    user: AuthorizedUserDep,
     town: TownQuery,
     band: Annotated[
         str,
@@ -193,6 +195,7 @@ def planner_map(
         tianditu=tianditu,
         static_url=_static_url(request),
         api_url=_api_url(request),
+        editable=allows(user.role, "grids", "write"),
     )
     return HTMLResponse(fmap.get_root().render())
 

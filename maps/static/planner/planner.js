@@ -60,17 +60,17 @@
       ${GG.esc(T.password)}: <input id="gg-password" type="password" size="10"
       autocomplete="current-password"> <button id="gg-login-btn">${GG.esc(T.login)}</button></div>
     <div id="gg-whoami"></div>
-    <div>
+    <div id="gg-tools">
       <button data-mode="edit">${GG.esc(T.edit)}</button>
       <button data-mode="split">${GG.esc(T.split)}</button>
       <button data-mode="merge">${GG.esc(T.merge)}</button>
       <button data-mode="draw">${GG.esc(T.draw)}</button>
     </div>
-    <div>${GG.esc(T.village_pick)}: <select id="gg-village">${villageOptions}</select>
+    <div id="gg-propose-row">${GG.esc(T.village_pick)}: <select id="gg-village">${villageOptions}</select>
       <button id="gg-propose">${GG.esc(T.propose)}</button></div>
     <div id="gg-msg" class="gg-msg"></div>
     <div id="gg-result"></div>
-    <div><button id="gg-save" disabled>${GG.esc(T.save)}</button>
+    <div id="gg-save-row"><button id="gg-save" disabled>${GG.esc(T.save)}</button>
       <button id="gg-cancel">${GG.esc(T.cancel)}</button></div>`);
   const $ = (sel) => panel.querySelector(sel);
   function whoami() {
@@ -90,6 +90,12 @@
   function message(text, error) {
     $('#gg-msg').innerHTML = GG.esc(text);
     $('#gg-msg').className = error ? 'gg-msg gg-err' : 'gg-msg';
+  }
+
+  // A role that cannot edit grids (a member, an analyst): the map, without the tools.
+  if (cfg.editable === false) {
+    ['#gg-tools', '#gg-propose-row', '#gg-save-row'].forEach((sel) => { $(sel).hidden = true; });
+    message(T.read_only);
   }
 
   // ---- loading -------------------------------------------------------------------------
