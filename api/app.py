@@ -95,9 +95,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The engine connects lazily: the service starts even while the database is down,
         # and /health says so (503) instead of the process failing to boot.
         # The application role, under row-level security (docs/security.md).
+        # pool_size: connections kept open. Above it SQLAlchemy opens an overflow connection
+        # per checkout and closes it after (a new PostgreSQL backend each time): the tile
+        # route stays below it (api.routes.tiles.TILE_THREADS).
         engine = make_engine(
             settings.service_database_url(),
-            pool_size=5,
+            pool_size=10,
             max_overflow=10,
             connect_args={"connect_timeout": 5, "application_name": "gis-grid-api"},
         )
@@ -192,6 +195,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(maps.router)  # /map authenticates through its connection
     app.include_router(map_pages.router, dependencies=login_required)
     app.include_router(ogc.router, dependencies=login_required)
-    app.include_router(tiles.router, dependencies=login_required)
+    # Tiles check the login themselves, in the transaction that builds the tile (one
+    # connection and round trip less per tile): same rules, same 401/403.
+    app.include_router(tiles.router)
     app.include_router(docs.router)
     return app

@@ -7,11 +7,18 @@ revoked token. :func:`get_authorized_user` then checks the role against the perm
 (:mod:`gis_grid.security.roles`) for the area of the route, found from its OpenAPI tag, and
 the access (GET/HEAD read, other methods write): 403 when the cell is empty. A route whose
 tag names no area is refused (fail closed).
+
+The session is checked in the database on every request (a logout, a password change or a
+disabled account takes effect at once): one statement (:data:`SESSION_USER_SQL`: the session
+open, unexpired, its account enabled, and the account's row) on a pooled connection in
+autocommit. The tile route (:mod:`api.routes.tiles`) runs the same statement as the first
+of its own transaction instead (:func:`open_session_user`), so a tile costs one connection.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import Depends, Request
@@ -28,10 +35,12 @@ from gis_grid.security.errors import (
     PermissionDeniedError,
     RateLimitedError,
 )
-from gis_grid.security.roles import Access, allows
+from gis_grid.security.roles import Access, Role, allows
 
 __all__ = [
     "COOKIE_NAME",
+    "REVOKED",
+    "SESSION_USER_SQL",
     "TAG_AREAS",
     "AuthorizedUserDep",
     "CurrentUserDep",
@@ -41,6 +50,9 @@ __all__ = [
     "get_authorized_user",
     "get_current_user",
     "get_keys",
+    "open_session_user",
+    "token_of",
+    "user_from_row",
 ]
 
 # The error table (api.errors) learns the security errors: 401, 403, 429.
@@ -79,6 +91,24 @@ TAG_AREAS: dict[str, str | None] = {
 READ_ONLY_POSTS = frozenset({"draw_town_plan", "draw_village_plan"})
 
 _bearer = HTTPBearer(auto_error=False, description="A token from POST /api/v1/auth/login")
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+#: The account of an open session, in one statement: the session exists for that account,
+#: is neither revoked nor expired, and the account is enabled (as
+#: :func:`gis_grid.security.tokens.verify_token` checks, which takes two). Parameters
+#: ``%(jti)s`` and ``%(user_id)s`` (psycopg's style).
+SESSION_USER_SQL = """
+SELECT u.id, u.username, u.display_name, u.role, u.member_code, u.disabled, u.locked_until
+FROM sessions s JOIN users u ON u.id = s.user_id
+WHERE s.jti = %(jti)s AND s.user_id = %(user_id)s AND s.revoked_at IS NULL
+  AND s.expires_at > now() AND NOT u.disabled
+"""
+_SESSION_USER = sa.text(
+    SESSION_USER_SQL.replace("%(jti)s", ":jti").replace("%(user_id)s", ":user_id")
+)
+
+#: Why an open-looking token is refused (the same words as the library's).
+REVOKED = "token revoked (logged out, password changed or account disabled): log in again"
 
 
 def connect(engine: Engine) -> Connection:
@@ -104,7 +134,8 @@ def get_keys(request: Request) -> Keys:
 KeysDep = Annotated[Keys, Depends(get_keys)]
 
 
-def _token(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str:
+def token_of(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str:
+    """Return the request's token: the bearer header, else the cookie (GET/HEAD only); 401."""
     if credentials is not None and credentials.scheme.lower() == "bearer":
         return credentials.credentials
     cookie = request.cookies.get(COOKIE_NAME)
@@ -114,17 +145,49 @@ def _token(request: Request, credentials: HTTPAuthorizationCredentials | None) -
     raise AuthenticationError(msg)
 
 
-def get_current_user(
-    request: Request,
-    keys: KeysDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> User:
+def user_from_row(row: Sequence[Any]) -> User:
+    """Return the account of a :data:`SESSION_USER_SQL` row."""
+    return User(
+        id=int(row[0]),
+        username=row[1],
+        display_name=row[2],
+        role=Role(row[3]),
+        member_code=row[4],
+        disabled=bool(row[5]),
+        locked_until=row[6],
+    )
+
+
+def open_session_user(conn: Connection, claims: tokens.TokenClaims) -> User:
+    """Return the account of an open session (one statement); 401 when it is not open.
+
+    Parameters
+    ----------
+    conn
+        Connection on the platform database (any transaction state).
+    claims
+        A validly signed, unexpired token's claims (:func:`gis_grid.security.tokens.read_token`).
+
+    Raises
+    ------
+    AuthenticationError
+        The session was revoked (logout, password change), has expired, or the account is
+        disabled.
+    """
+    row = conn.execute(_SESSION_USER, {"jti": claims.jti, "user_id": claims.user_id}).first()
+    if row is None:
+        raise AuthenticationError(REVOKED)
+    return user_from_row(row)
+
+
+def get_current_user(request: Request, keys: KeysDep, credentials: BearerDep) -> User:
     """Return the logged-in account; 401 without a valid, open session."""
-    token = _token(request, credentials)
+    token = token_of(request, credentials)
     claims = tokens.read_token(token, keys)  # forged / expired: no database round trip
     engine: Engine = request.app.state.engine
-    with connect(engine) as conn, conn.begin():
-        user, _ = tokens.verify_token(conn, token, keys)
+    # One statement needs no transaction of its own: autocommit saves BEGIN and COMMIT.
+    with connect(engine).execution_options(isolation_level="AUTOCOMMIT") as conn:
+        user = open_session_user(conn, claims)
     request.state.user = user
     request.state.jti = claims.jti
     return user

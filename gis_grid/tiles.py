@@ -13,6 +13,10 @@ seconds per tile otherwise).
 
 Tile coordinates follow the XYZ / OGC WebMercatorQuad scheme (``y`` counted from the north).
 
+:func:`data_version` reads a number that changes whenever a row any tile shows changes
+(migration 0006: statement-level triggers on the layers' tables and on households), so a
+service may keep rendered tiles keyed by it and never serve one built from older rows.
+
 Examples
 --------
 >>> check_tile(14, 13_277, 6_698)
@@ -32,13 +36,16 @@ from gis_grid.errors import CoordinateError, NotFoundError
 
 __all__ = [
     "CLUSTER_BELOW_ZOOM",
+    "DATA_VERSION_SQL",
     "EXTENT",
     "MAX_ZOOM",
     "TILE_LAYERS",
     "TileLayer",
     "check_tile",
+    "data_version",
     "get_tile_layer",
     "layer_extent",
+    "layer_extent_sql",
     "render_tile",
     "tile_lonlat_bounds",
     "tile_sql",
@@ -52,6 +59,13 @@ BUFFER = 64
 #: Point layers are aggregated into cells below this zoom.
 CLUSTER_BELOW_ZOOM = 13
 _CLUSTER_CELL = 16  # pixels of a 256-pixel tile
+
+#: The tile data version (migration 0006): the number of writing transactions committed on
+#: the tables tiles show, and the newest one's id (a re-created table starts afresh).
+DATA_VERSION_SQL = (
+    "SELECT coalesce(sum(weight), 0)::text || ':' || coalesce(max(xid)::text, '') "
+    "FROM gis_grid_tiles.changes"
+)
 
 
 @dataclass(frozen=True)
@@ -191,12 +205,28 @@ def tile_lonlat_bounds(z: int, x: int, y: int) -> tuple[float, float, float, flo
     return x / n * 360 - 180, lat(y + 1), (x + 1) / n * 360 - 180, lat(y)
 
 
-def tile_sql(layer: TileLayer, z: int) -> str:
-    """Return the SQL building one tile of ``layer`` at zoom ``z`` (parameters ``:z :x :y``).
+def tile_sql(layer: TileLayer, z: int, *, paramstyle: str = "named") -> str:
+    """Return the SQL building one tile of ``layer`` at zoom ``z``.
 
     Points below :data:`CLUSTER_BELOW_ZOOM` are aggregated into cells with a ``count``.
+
+    Parameters
+    ----------
+    layer
+        From :data:`TILE_LAYERS`.
+    z
+        Zoom (decides whether points are aggregated).
+    paramstyle
+        ``"named"`` (``:z :x :y``, for :func:`sqlalchemy.text`) or ``"pyformat"``
+        (``%(z)s %(x)s %(y)s``, for a psycopg cursor).
     """
-    envelope = "ST_TileEnvelope(:z, :x, :y)"
+    if paramstyle == "named":
+        envelope = "ST_TileEnvelope(:z, :x, :y)"
+    elif paramstyle == "pyformat":
+        envelope = "ST_TileEnvelope(%(z)s, %(x)s, %(y)s)"
+    else:
+        msg = f"paramstyle {paramstyle!r} is neither 'named' nor 'pyformat'"
+        raise ValueError(msg)
     # The tile's box in the data's CRS, widened by the buffer, so the GiST index selects.
     search = (
         f"ST_Transform(ST_Expand({envelope}, "
@@ -253,19 +283,39 @@ def render_tile(conn: Connection, layer: TileLayer, z: int, x: int, y: int) -> b
     return bytes(data) if data else b""
 
 
+def layer_extent_sql(layer: TileLayer) -> str:
+    """Return the SQL of a layer's lon/lat box.
+
+    One row: west, south, east, north; NULLs when the layer has no feature.
+    """
+    return (
+        f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+        f"(SELECT ST_Extent(t.geom)::geometry AS e FROM {layer.table} t "
+        f"WHERE {layer.where_sql}) s"
+    )
+
+
 def layer_extent(conn: Connection, layer: TileLayer) -> tuple[float, float, float, float] | None:
     """Return the lon/lat box of a layer's features (``None`` when it has none).
 
     The exact extent (a scan of the layer's boxes, milliseconds at district scale): callers
-    cache it to answer tiles outside it without a query.
+    cache it (with :func:`data_version`) to answer tiles outside it without a query.
     """
-    row = conn.execute(
-        sa.text(
-            f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-            f"(SELECT ST_Extent(t.geom)::geometry AS e FROM {layer.table} t "
-            f"WHERE {layer.where_sql}) s"
-        )
-    ).one()
+    row = conn.execute(sa.text(layer_extent_sql(layer))).one()
     if row[0] is None:
         return None
     return float(row[0]), float(row[1]), float(row[2]), float(row[3])
+
+
+def data_version(conn: Connection) -> str:
+    """Return the tile data version: it changes whenever a row any tile shows changes.
+
+    Read it in the same snapshot as the tiles it labels (a ``REPEATABLE READ`` transaction):
+    a tile kept under a version was built from exactly the rows of that version.
+
+    Examples
+    --------
+    >>> data_version(conn)  # doctest: +SKIP
+    '1843:120931'
+    """
+    return str(conn.scalar(sa.text(DATA_VERSION_SQL)))

@@ -379,13 +379,15 @@ class Household(_Provenance, Base):
     __tablename__ = "households"
     __table_args__ = (
         sa.CheckConstraint("people >= 0", name="people_non_negative"),
+        # Covering (migration 0006): a grid's households and people from the index alone.
+        sa.Index("ix_households_grid_code", "grid_code", postgresql_include=["people"]),
         *_geometry_args("households"),
     )
 
     id: Mapped[int] = mapped_column(sa.Integer, sa.Identity(), primary_key=True)
     code: Mapped[str] = mapped_column(sa.Text, unique=True)
     village_code: Mapped[str] = mapped_column(sa.ForeignKey("villages.code"), index=True)
-    grid_code: Mapped[str | None] = mapped_column(sa.CHAR(15), index=True)
+    grid_code: Mapped[str | None] = mapped_column(sa.CHAR(15))
     people: Mapped[int] = mapped_column(sa.Integer, server_default=sa.text("0"))
     address: Mapped[str | None] = mapped_column(sa.Text)
     geom: Mapped[WKBElement] = mapped_column(_geometry("POINT"))
