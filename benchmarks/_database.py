@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection
 
 from gis_grid.db import migrate
+from gis_grid.db.engine import drop_database
 from gis_grid.db.write import copy_frame
 
 __all__ = [
@@ -66,7 +67,7 @@ def scratch_database(server: URL) -> Iterator[URL]:
         yield url
     finally:
         with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            drop_database(conn, name)
         admin.dispose()
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from gis_grid.db.engine import database_url
+from gis_grid.db.engine import database_url, drop_database
 from gis_grid.db.migrate import upgrade
 from gis_grid.load import load_sample
 
@@ -42,7 +42,7 @@ _SCRATCH: dict[int, tuple[Engine, str]] = {}
 
 def _drop(admin: Engine, name: str) -> None:
     with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(conn, name)  # retries while autovacuum works in the fresh database
     admin.dispose()
 
 

@@ -6,14 +6,11 @@ name says otherwise, so they pass the "inside China" checks. Nothing here is rea
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import shapely
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 ZHAOJIA = (107.405, 30.964)  # Zhaojia town seat (WGS84 ~ CGCS2000), from data/README.md
 DACHUAN_BOUNDS = (106.99, 30.82, 107.83, 31.42)  # WGS84 extent of Dachuan District
@@ -66,24 +63,3 @@ def dachuan_grid(n: int = 11) -> tuple[np.ndarray, np.ndarray]:
 def shapefile_parts(path: Path) -> dict[str, Path]:
     """The files of shapefile ``path`` by lower-case extension."""
     return {p.suffix.lower(): p for p in path.parent.glob(path.stem + ".*")}
-
-
-def drop_database(conn: Connection, name: str) -> None:
-    """Drop a scratch database, even while autovacuum works in it.
-
-    ``WITH (FORCE)`` ends our own sessions but may not signal an autovacuum worker (a
-    superuser process: "must be a member of ... pg_signal_backend"); a plain ``DROP DATABASE``
-    asks autovacuum to leave. So: FORCE first, then plain, a few times.
-    """
-    for attempt in range(20):
-        try:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            return
-        except sa.exc.DBAPIError:
-            time.sleep(0.25 * (attempt + 1))
-        try:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-            return
-        except sa.exc.DBAPIError:
-            time.sleep(0.25)
-    conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
 
-from tests.common import drop_database
+from gis_grid.db.engine import drop_database
 from tests.security_support import TEST_PASSWORD, TEST_USERS, create_test_users
 
 ROOT = Path(__file__).resolve().parents[1]

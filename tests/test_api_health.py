@@ -111,7 +111,7 @@ def test_ready_is_503_on_a_database_never_migrated(
 
     import sqlalchemy as sa
 
-    from tests.common import drop_database
+    from gis_grid.db.engine import drop_database
 
     name = f"{database_url.database}_bare_{uuid.uuid4().hex[:6]}"
     admin = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")

@@ -27,9 +27,9 @@ from gis_grid.assign import (
     unassigned_in_database,
 )
 from gis_grid.db import migrate
+from gis_grid.db.engine import drop_database
 from gis_grid.db.models import Base
 from gis_grid.errors import DataFileError
-from tests.common import drop_database
 
 pytestmark = pytest.mark.postgis
 

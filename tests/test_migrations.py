@@ -12,8 +12,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import URL
 
 from gis_grid.db import migrate
+from gis_grid.db.engine import drop_database
 from gis_grid.db.models import Base
-from tests.common import drop_database
 
 pytestmark = pytest.mark.postgis
 

@@ -15,6 +15,7 @@ import shapely
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
 
+from gis_grid.db.engine import drop_database
 from gis_grid.db.migrate import upgrade
 from gis_grid.db.plans import apply_plan
 from gis_grid.db.read import read_town
@@ -61,7 +62,7 @@ def planning_database(database_url: URL, suffix: str) -> Iterator[Engine]:
     finally:
         eng.dispose()
         with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            drop_database(conn, name)
         admin.dispose()
 
 

@@ -6,13 +6,15 @@ style); this module is where the command line and the service build theirs.
 
 from __future__ import annotations
 
+import time
+
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 
 from gis_grid.config import get_settings
 from gis_grid.errors import GridError
 
-__all__ = ["DatabaseError", "database_url", "make_engine", "postgis_version"]
+__all__ = ["DatabaseError", "database_url", "drop_database", "make_engine", "postgis_version"]
 
 
 class DatabaseError(GridError):
@@ -101,3 +103,42 @@ def postgis_version(engine: Engine) -> str:
             "GIS_GRID_DATABASE_URL right? (scripts/setup.sh starts a private cluster.)"
         )
         raise DatabaseError(msg) from exc
+
+
+def drop_database(conn: Connection, name: str) -> None:
+    """Drop a scratch database (tests, notebooks, benchmarks), even while autovacuum works in it.
+
+    ``WITH (FORCE)`` ends the sessions of our own role, but a non-superuser cannot signal an
+    autovacuum worker that entered the freshly loaded database ("must be a member of the role
+    whose process is being terminated or member of pg_signal_backend"); a plain ``DROP
+    DATABASE`` asks autovacuum to leave. So: FORCE first, then plain, a few times.
+
+    Parameters
+    ----------
+    conn
+        A connection in autocommit mode to another database of the same server.
+    name
+        The database to drop (a plain name: no double quote).
+
+    Raises
+    ------
+    ValueError
+        ``name`` contains a double quote.
+    sqlalchemy.exc.DBAPIError
+        Still refused after about half a minute of retries.
+    """
+    if '"' in name:
+        msg = f"database name {name!r}: double quotes are not accepted"
+        raise ValueError(msg)
+    for attempt in range(20):
+        try:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except sa.exc.DBAPIError:
+            time.sleep(0.25 * (attempt + 1))
+        try:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+            return
+        except sa.exc.DBAPIError:
+            time.sleep(0.25)
+    conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
