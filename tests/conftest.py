@@ -304,3 +304,31 @@ def login_headers(base_url: str, role: str = "admin") -> dict[str, str]:
 def auth_headers():
     """``auth_headers(base_url, role="admin")``: a logged-in test account's header."""
     return login_headers
+
+
+# The real browser: Debian's Chromium driven by Playwright (installed by scripts/setup.sh).
+
+#: Debian's Chromium, the browser the tests drive.
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """A headless Chromium (one per test module); missing Playwright or Chromium fails."""
+    from playwright import sync_api  # an error, not a skip, when it is not installed
+
+    assert Path(CHROMIUM).exists(), "install Debian's chromium (scripts/setup.sh does)"
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield b
+        b.close()

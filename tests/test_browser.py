@@ -6,7 +6,6 @@ the platform itself: every script, stylesheet, image and font comes from the ser
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from tests.conftest import login_headers
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgis, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
+
 SCREENSHOT = Path("/tmp/gis_grid_map.png")
 LINES_SCREENSHOT = Path("/tmp/gis_grid_map_lines.png")
 
@@ -57,26 +56,6 @@ class PageLog:
 def _get(url: str, **kwargs: Any) -> httpx.Response:
     """GET as the test administrator."""
     return httpx.get(url, headers=login_headers(url), **kwargs)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    assert Path(CHROMIUM).exists(), "install Debian's chromium (scripts/setup.sh does)"
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        yield b
-        b.close()
 
 
 @pytest.fixture

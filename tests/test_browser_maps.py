@@ -21,7 +21,7 @@ import shapely
 import sqlalchemy as sa
 
 from tests.security_support import TEST_PASSWORD, TEST_USERS
-from tests.test_browser import CHROMIUM, PageLog
+from tests.test_browser import PageLog
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgis, pytest.mark.slow]
 
@@ -32,19 +32,6 @@ DOCS = (
     if os.environ.get("GIS_GRID_SCREENSHOTS") == "docs"
     else Path(tempfile.mkdtemp(prefix="gis_grid_screenshots_"))
 )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    assert Path(CHROMIUM).exists(), "install Debian's chromium (scripts/setup.sh does)"
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield b
-        b.close()
 
 
 def _open(browser: Any, base_url: str, path: str, *, role: str = "planner") -> tuple[Any, Any]:

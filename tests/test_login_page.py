@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 from gis_grid.security.context import CHINA_TIME, clear_cache
 from tests.security_support import TEST_PASSWORD, TEST_USERS
-from tests.test_browser import CHROMIUM, PageLog
+from tests.test_browser import PageLog
 
 pytestmark = [pytest.mark.postgis]
 
@@ -298,19 +298,6 @@ def test_member_pages_add_the_grid_they_cover_today(
 
 
 # ---- in the browser -----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    assert Path(CHROMIUM).exists(), "install Debian's chromium (scripts/setup.sh does)"
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield b
-        b.close()
 
 
 def _context(browser: Any) -> Any:
