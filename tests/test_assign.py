@@ -374,3 +374,39 @@ def test_no_warning_when_crs_match():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assign_points(points_at([(50, 50)]), three_grids())
+
+
+@pytest.mark.parametrize("crs", [4545, 4490])
+@pytest.mark.parametrize(
+    ("b_from", "nearest", "distance"),
+    [
+        (200.0, "C", 40.0),  # B redrawn but still farther: C stays the nearest
+        (180.0, "B", 40.0),  # B redrawn as near as C: the tie goes to the smaller code
+        (170.0, "B", 30.0),  # B redrawn nearer: B becomes the nearest
+    ],
+)
+def test_reassign_outside_point_nearest_grid_after_redraw(crs, b_from, nearest, distance):
+    # A point outside every grid whose nearest grid (C) is unchanged: only the redrawn grid
+    # can come nearer. In EPSG:4490 the same layout is scaled to degrees near Dachuan.
+    def place(shape: shapely.Geometry) -> shapely.Geometry:
+        if crs == 4545:
+            return shape
+        return shapely.affinity.affine_transform(shape, [1e-5, 0, 0, 1e-5, 107.5, 31.2])
+
+    def grids(b: shapely.Polygon) -> gpd.GeoDataFrame:
+        shapes = [place(shapely.box(0, 0, 100, 100)), place(b)]
+        return gpd.GeoDataFrame({"code": ["C", "B"]}, geometry=shapes, crs=crs)
+
+    points = gpd.GeoDataFrame(
+        geometry=[place(shapely.Point(50, 50)), place(shapely.Point(140, 50))], crs=crs
+    )
+    before = assign_points(points, grids(shapely.box(250, 0, 350, 100)))
+    assert before.unassigned["nearest"].tolist() == ["C"]
+    new = grids(shapely.box(b_from, 0, 350, 100))
+    after = reassign_points(before, new)
+    assert_same(after, assign_points(points, new))
+    if crs == 4545:
+        assert after.unassigned["nearest"].tolist() == [nearest]
+        assert after.unassigned["distance_m"].iloc[0] == pytest.approx(distance)
+    elif b_from != 180.0:  # in the Gauss-Krueger zone the two 40 m are not an exact tie
+        assert after.unassigned["nearest"].tolist() == [nearest]

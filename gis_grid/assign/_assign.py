@@ -40,7 +40,7 @@ class AssignmentResult:
         One row per point outside every grid, indexed like the points: ``row`` (0-based
         position), ``x``/``y`` (in the grids' CRS), ``distance_m`` (metres to the nearest
         grid, measured in the CGCS2000 Gauss-Krüger zone of the point when the grids are in
-        degrees) and ``nearest`` (that grid's code).
+        degrees) and ``nearest`` (that grid's code). Built on first access.
     crs_note
         ``None``, or a sentence saying from which CRS the points were converted.
     index
@@ -52,18 +52,25 @@ class AssignmentResult:
         The points' coordinates in the grids' CRS (kept for :func:`reassign_points`).
     labels
         The points' index.
+    outside
+        The rows (0-based, ascending) of the points outside every grid.
+    nearest_positions, nearest_distance
+        For each row of ``outside``: the position in ``index.codes`` of the nearest grid
+        (``-1``: no grid at all) and the distance to it in metres.
     reexamined
         After :func:`reassign_points`: the rows (0-based) that were located again;
         ``None`` after a full assignment.
     """
 
-    unassigned: pd.DataFrame
     crs_note: str | None
     index: GridIndex
     positions: NDArray[np.int32] = field(repr=False)
     x: NDArray[np.float64] = field(repr=False)
     y: NDArray[np.float64] = field(repr=False)
     labels: pd.Index = field(repr=False)
+    outside: NDArray[np.intp] = field(repr=False)
+    nearest_positions: NDArray[np.int32] = field(repr=False)
+    nearest_distance: NDArray[np.float64] = field(repr=False)
     reexamined: NDArray[np.intp] | None = field(default=None, repr=False)
     cache: dict[str, Any] = field(default_factory=dict, repr=False)  # reassignment helpers
 
@@ -82,10 +89,25 @@ class AssignmentResult:
             name=self.index.grid_id,
         )
 
+    @cached_property
+    def unassigned(self) -> pd.DataFrame:
+        """The points outside every grid, with their nearest grid (see the class doc)."""
+        outside = self.outside
+        return pd.DataFrame(
+            {
+                "row": outside,
+                "x": self.x[outside],
+                "y": self.y[outside],
+                "distance_m": self.nearest_distance,
+                "nearest": self.index.codes[self.nearest_positions] if len(self.index) else None,
+            },
+            index=self.labels[outside],
+        )
+
     @property
     def n_unassigned(self) -> int:
         """Number of points outside every grid."""
-        return len(self.unassigned)
+        return len(self.outside)
 
 
 def _utm_like_zones(lon: NDArray[np.float64]) -> NDArray[np.int64]:
@@ -176,6 +198,8 @@ def make_result(
 ) -> AssignmentResult:
     """Wrap located positions into an :class:`AssignmentResult` (measuring the misses).
 
+    The frames (``grid``, ``unassigned``) are built on first access, not here.
+
     ``outside`` (the rows with no grid, ascending) saves a pass over the points if known.
     """
     if outside is None:
@@ -190,24 +214,16 @@ def make_result(
             tree=index.tree,
         )
     near_pos, near_dist = nearest
-    unassigned = pd.DataFrame(
-        {
-            "row": outside,
-            "x": x[outside],
-            "y": y[outside],
-            "distance_m": near_dist,
-            "nearest": index.codes[near_pos] if len(index) else None,
-        },
-        index=labels[outside],
-    )
     return AssignmentResult(
-        unassigned=unassigned,
         crs_note=crs_note,
         index=index,
         positions=positions,
         x=x,
         y=y,
         labels=labels,
+        outside=outside,
+        nearest_positions=near_pos,
+        nearest_distance=near_dist,
         reexamined=reexamined,
     )
 

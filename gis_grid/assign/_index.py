@@ -27,14 +27,18 @@ geometry: no reprojection can move a point across a border.
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import math
+import sys
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 from scipy import ndimage
 
@@ -168,6 +172,36 @@ class GridIndex:
         """
         found = map(self.code_positions.get, codes, itertools.repeat(-1, count))
         return np.fromiter(found, dtype=np.intp, count=count)
+
+    @cached_property
+    def arrow_codes(self) -> pa.Array | None:
+        """:attr:`codes` as an Arrow string array (``None`` if they are not all strings)."""
+        try:
+            return pa.array(self.codes.tolist(), type=pa.large_string())
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return None
+
+    def positions_in(self, column: pd.Series) -> NDArray[np.intp]:
+        """Positions of a column's codes (-1 for a missing code or one not in this grid set).
+
+        An Arrow-backed string column (pandas' default for text) is looked up in Arrow,
+        without building a Python string per code (about 2x faster for 10,000 codes).
+
+        >>> import shapely
+        >>> from pyproj import CRS
+        >>> ix = GridIndex(codes=np.array(["A", "B"], dtype=object),
+        ...     geometries=np.array([shapely.box(0, 0, 1, 1)] * 2), rows=np.arange(2),
+        ...     crs=CRS(4545), grid_id="code")
+        >>> ix.positions_in(pd.Series(["B", "X", None, "A"], dtype="str")).tolist()
+        [1, -1, -1, 0]
+        """
+        values = column.array
+        if isinstance(values, pd.arrays.ArrowStringArray) and self.arrow_codes is not None:
+            found = pc.index_in(
+                pa.array(values).cast(pa.large_string()), value_set=self.arrow_codes
+            )
+            return np.asarray(found.fill_null(-1).to_numpy(), dtype=np.intp)
+        return self.positions_of(column.to_numpy(dtype=object), len(column))
 
     @cached_property
     def raster(self) -> _Raster:
@@ -458,9 +492,16 @@ def grid_set(grids: gpd.GeoDataFrame, *, grid_id: str) -> GridIndex:
 def object_ids(objects: NDArray[np.object_]) -> NDArray[np.intp]:
     """``id()`` of each object, to tell the same objects apart from equal ones.
 
-    About 2.5x faster than ``frompyfunc(operator.is_)`` per pair, and one side can be cached.
+    In CPython ``id()`` is the object's address, which is what an object array stores: the
+    ids are read from the array's buffer in one copy (about 100x faster than calling ``id``
+    10,000 times). Other interpreters call ``id``.
     """
-    return np.fromiter(map(id, objects), dtype=np.intp, count=len(objects))
+    objects = np.ascontiguousarray(objects, dtype=object)
+    if sys.implementation.name != "cpython" or objects.size == 0:
+        return np.fromiter(map(id, objects), dtype=np.intp, count=objects.size)
+    address = objects.__array_interface__["data"][0]
+    stored = (ctypes.c_ssize_t * objects.size).from_address(address)
+    return np.ctypeslib.as_array(stored).astype(np.intp, copy=True)
 
 
 def planar(geometries: NDArray[np.object_]) -> NDArray[np.object_]:

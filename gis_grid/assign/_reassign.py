@@ -31,6 +31,7 @@ from gis_grid.io import check_geometries
 if TYPE_CHECKING:
     import geopandas as gpd
     from numpy.typing import NDArray
+    from pyproj import CRS
 
 __all__ = ["reassign_points"]
 
@@ -135,18 +136,18 @@ def _merged_order(
     matched = np.flatnonzero(old_pos >= 0)
     added = np.flatnonzero(old_pos < 0)
     counts = np.bincount(old_pos[matched], minlength=len(old))
-    new_codes = pd.Series(codes[added], dtype=object)  # few: no Arrow round trip
-    if (counts > 1).any() or new_codes.isna().any() or new_codes.duplicated().any():
-        return grid_order(grids, grid_id)  # raises the standard message
+    new_codes = codes[added].tolist()  # few: plain Python, no pandas overhead
     try:
-        sort = np.asarray(new_codes.argsort(), dtype=np.intp)
+        if (counts > 1).any() or pd.isna(codes[added]).any() or len(set(new_codes)) < added.size:
+            return grid_order(grids, grid_id)  # raises the standard message
+        sort = np.array(sorted(range(added.size), key=new_codes.__getitem__), dtype=np.intp)
         added = added[sort]
         inverse = np.full(len(old), -1, dtype=np.intp)  # old position -> row, O(n) not a sort
         inverse[old_pos[matched]] = matched
         by_old = inverse[inverse >= 0]
         # How many kept codes sort before each new code.
-        before = np.searchsorted(old.codes[old_pos[by_old]], new_codes.to_numpy()[sort])
-    except TypeError:
+        before = np.searchsorted(old.codes[inverse >= 0], codes[added])
+    except TypeError:  # unhashable or unorderable codes
         return grid_order(grids, grid_id)  # raises the standard message
     key = np.concatenate([2 * np.arange(by_old.size) + 1, 2 * before])
     order = np.argsort(key, kind="stable")  # new codes in sorted order among equal keys
@@ -167,9 +168,16 @@ def _new_grids(
         raise CRSError(msg)
     if index is not None:
         check_index(index, grids, grid_id)
-    codes = grids[grid_id].to_numpy(dtype=object)
+    column = grids[grid_id]
+    old_pos = old.positions_in(column)
+    # The codes as objects: the old index's for the codes it knows (no conversion of every
+    # code from Arrow), the column's for the few others.
+    codes = np.empty(len(grids), dtype=object)
+    known = np.flatnonzero(old_pos >= 0)
+    codes[known] = old.codes[old_pos[known]]
+    unknown = np.flatnonzero(old_pos < 0)
+    codes[unknown] = np.asarray(column.array.take(unknown), dtype=object)
     geoms = np.asarray(grids.geometry, dtype=object)
-    old_pos = old.positions_of(codes, len(codes))
     rows = index.rows if index is not None else _merged_order(grids, grid_id, codes, old, old_pos)
     kept = np.flatnonzero(old_pos >= 0)
     same, equal = _identical(old, old_pos[kept], geoms[kept])
@@ -240,6 +248,18 @@ def _near_unchanged(
     return tree_i[remap[tree_i] >= 0]
 
 
+def _reach(metres: NDArray[np.float64], y: NDArray[np.float64], crs: CRS) -> NDArray[np.float64]:
+    """Return a radius (CRS units) holding every grid at most ``metres`` away.
+
+    In lon/lat, metres become degrees widened for the anisotropy, as in :func:`nearest_grids`.
+    """
+    if crs.is_geographic:
+        reach = metres / 111_320.0
+        return reach * _SLACK / np.cos(np.radians(np.minimum(np.abs(y) + reach, 80.0)))
+    factor = crs.axis_info[0].unit_conversion_factor if crs.axis_info else 1.0
+    return metres / factor * (1.0 + 1e-9)
+
+
 def _nearest_after(
     previous: AssignmentResult,
     new: GridIndex,
@@ -254,24 +274,34 @@ def _nearest_after(
     grids and the unchanged grids near the point are measured.
     """
     x, y = previous.x[rows], previous.y[rows]
-    was = previous.unassigned
-    was_rows = was["row"].to_numpy(dtype=np.intp)
-    was_dist = was["distance_m"].to_numpy(dtype=np.float64)
+    was_rows, was_dist = previous.outside, previous.nearest_distance
     at = np.minimum(np.searchsorted(was_rows, rows), max(was_rows.size - 1, 0))
     known = (was_rows[at] == rows) if was_rows.size else np.zeros(rows.size, dtype=bool)
-    nearest_codes = was["nearest"].to_numpy(dtype=object)
-    old_near = previous.index.positions_of(nearest_codes, nearest_codes.size)
+    old_near = previous.nearest_positions
     near = np.full(rows.size, -2, dtype=np.int64)
     near[known] = np.where(old_near[at[known]] >= 0, remap[old_near[at[known]]], -2)
     cheap = near >= 0
     pos = np.full(rows.size, -1, dtype=np.int32)
     dist = np.full(rows.size, np.nan)
     if cheap.any():
-        c_pos, c_dist = nearest_grids(new.geometries[changed], changed, new.crs, x[cheap], y[cheap])
-        prev_pos, prev_dist = near[cheap], was_dist[at[cheap]]
-        take = (c_pos >= 0) & ((c_dist < prev_dist) | ((c_dist == prev_dist) & (c_pos < prev_pos)))
-        pos[cheap] = np.where(take, c_pos, prev_pos)
-        dist[cheap] = np.where(take, c_dist, prev_dist)
+        cheap_i = np.flatnonzero(cheap)
+        prev_pos, prev_dist = near[cheap_i], was_dist[at[cheap_i]]
+        pos[cheap_i], dist[cheap_i] = prev_pos, prev_dist
+        # Only a changed grid within the previous distance can be nearer (or tie): measure
+        # only the points that have one (usually none: they lie far from the redraw).
+        shapes = new.geometries[changed]
+        reach = _reach(prev_dist, y[cheap_i], new.crs)
+        near_i, _ = shapely.STRtree(shapes).query(
+            shapely.points(x[cheap_i], y[cheap_i]), predicate="dwithin", distance=reach
+        )
+        sub = np.unique(near_i)
+        if sub.size:
+            at_i = cheap_i[sub]
+            c_pos, c_dist = nearest_grids(shapes, changed, new.crs, x[at_i], y[at_i])
+            p_pos, p_dist = prev_pos[sub], prev_dist[sub]
+            take = (c_pos >= 0) & ((c_dist < p_dist) | ((c_dist == p_dist) & (c_pos < p_pos)))
+            pos[at_i] = np.where(take, c_pos, p_pos)
+            dist[at_i] = np.where(take, c_dist, p_dist)
     if not cheap.all():
         hard = ~cheap
         metres = np.zeros(int(hard.sum()))
@@ -294,12 +324,13 @@ def _locate_again(
     remap: NDArray[np.int32],
     changed: NDArray[np.intp],
     *,
+    n_points: int,
     rows: NDArray[np.intp],
     pairs: tuple[NDArray[np.intp], NDArray[np.intp]],
     rx: NDArray[np.float64],
     ry: NDArray[np.float64],
 ) -> NDArray[np.int32]:
-    """Locate the re-examined points among the new grids.
+    """Locate the re-examined points ``rows`` (of ``n_points``) among the new grids.
 
     Candidates: the changed grids known to cover them (``pairs``: row, changed index; tested
     already) and the unchanged grids covering them. The old raster names those without a
@@ -308,7 +339,9 @@ def _locate_again(
     cells (or without a raster) are searched and tested.
     """
     pair_row, pair_box = pairs
-    point_i: list[NDArray[np.intp]] = [np.searchsorted(rows, pair_row)]
+    slot_of = np.empty(n_points, dtype=np.intp)  # row -> its position in ``rows``
+    slot_of[rows] = np.arange(rows.size)
+    point_i: list[NDArray[np.intp]] = [slot_of[pair_row]]
     grid_pos: list[NDArray[np.integer[Any]]] = [changed[pair_box]]
     shapes = [new.geometries[changed[pair_box]]]
     search = np.arange(rows.size)
@@ -418,7 +451,7 @@ def reassign_points(
     new, remap, changed = _new_grids(previous, new_grids, grid_id, index)
     before = previous.positions
     x, y = previous.x, previous.y
-    outside_before = previous.unassigned["row"].to_numpy(dtype=np.intp)
+    outside_before = previous.outside
     old_changed = np.flatnonzero(remap[:-1] == -2)
     if old_changed.size or changed.size:
         buckets = _buckets(previous)
@@ -439,7 +472,9 @@ def reassign_points(
     if index is not None:
         found = index.locate(rx, ry)
     else:
-        found = _locate_again(old, new, remap, changed, rows=rows, pairs=(row, box), rx=rx, ry=ry)
+        found = _locate_again(
+            old, new, remap, changed, n_points=len(x), rows=rows, pairs=(row, box), rx=rx, ry=ry
+        )
     positions, gathered = _carried_over(remap, before)
     positions[rows] = found
     if gathered and (positions == -2).any():  # pragma: no cover - would be a bug
