@@ -132,37 +132,45 @@ SELECT (SELECT count(*) FROM answer), (SELECT count(*) FROM hit), (SELECT count(
 
 # Proportional to the change: every step reads only the re-examined rows (btree on grid_code,
 # GiST under the new shapes) and writes only the changed ones through the primary key.
-# * A point under a changed shape can only be covered by a grid touching that shape, so each
-#   shape's neighbours (GiST on grids) are tested against the shape's points, gathered once
-#   into arrays: consecutive ST_Covers calls share the polygon and the prepared-geometry
-#   cache hits (a per-point probe of the grids' index cost 0.3-0.4 s of 0.6 s at 15,000
-#   points). Only points of a changed grid outside every changed shape are probed per point.
+# * A point under a changed shape is covered by that shape, and otherwise only by grids
+#   touching it; by the border rule (smallest code) only a neighbour with a *smaller* code
+#   can take it. So each shape's smaller-code neighbours (GiST on grids) are tested against
+#   the shape's points, gathered once into arrays: consecutive ST_Covers calls share the
+#   polygon and the prepared-geometry cache hits (a per-point probe of the grids' index cost
+#   0.3-0.4 s of 0.6 s at 15,000 points; testing every neighbour, the shape itself
+#   included, 0.15-0.25 s, about twice the tests). Only points of a changed grid outside
+#   every changed shape are probed per point.
 # * Nothing joins back to the whole table: the planner hash-joined the 15,000 answers with
 #   all 1M points (a seq scan, 1-1.3 s of 1.9 s). The rows to write are handed to the
-#   UPDATE as arrays, whose unnest the planner estimates small: a nested loop on the
-#   primary key, whatever the number of rows.
+#   UPDATE as arrays (in id order, so that the primary key and the heap are visited in
+#   order, and concurrent writers lock rows in the same order), whose unnest the planner
+#   estimates small: a nested loop on the primary key, whatever the number of rows.
 _REASSIGN = """
 WITH changed AS (
     SELECT g.code, g.geom FROM grids AS g
     WHERE g.valid_to IS NULL AND g.code = ANY(:codes) {grids}
 ), under AS (
-    SELECT c.geom AS shape, p.ids, p.geoms FROM changed AS c
+    SELECT c.code, c.geom AS shape, p.ids, p.geoms FROM changed AS c
     CROSS JOIN LATERAL (
         SELECT array_agg(t.id) AS ids, array_agg(t.geom) AS geoms FROM {table} AS t
         WHERE t.geom && c.geom AND ST_Covers(c.geom, t.geom) {points}
     ) AS p
     WHERE p.ids IS NOT NULL
-), hit AS (
-    SELECT u.id, min(n.code) AS code
+), covering AS (
+    -- The changed grid covers its points; only a neighbour with a smaller code can win.
+    SELECT u.id, a.code FROM under AS a CROSS JOIN LATERAL unnest(a.ids) AS u(id)
+    UNION ALL
+    SELECT u.id, n.code
     FROM under AS a
     CROSS JOIN LATERAL (
         SELECT g.code, g.geom FROM grids AS g
-        WHERE g.valid_to IS NULL AND g.geom && a.shape {grids}
+        WHERE g.valid_to IS NULL AND g.geom && a.shape AND g.code < a.code {grids}
         OFFSET 0
     ) AS n
     CROSS JOIN LATERAL unnest(a.ids, a.geoms) AS u(id, geom)
     WHERE u.geom && n.geom AND ST_Covers(n.geom, u.geom)
-    GROUP BY u.id
+), hit AS (
+    SELECT id, min(code) AS code FROM covering GROUP BY id
 ), lost AS (
     SELECT t.id, t.geom, t.grid_code FROM {table} AS t
     WHERE t.grid_code = ANY(:codes) {points}
@@ -178,7 +186,7 @@ WITH changed AS (
 ), written AS (
     UPDATE {table} AS t SET grid_code = w.code
     FROM (
-        SELECT array_agg(id) AS ids, array_agg(code) AS codes FROM answer
+        SELECT array_agg(id ORDER BY id) AS ids, array_agg(code ORDER BY id) AS codes FROM answer
         WHERE unknown OR before IS DISTINCT FROM code
     ) AS a
     CROSS JOIN LATERAL unnest(a.ids, a.codes) AS w(id, code)
