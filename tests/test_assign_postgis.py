@@ -402,6 +402,41 @@ def test_reassign_after_a_grid_is_removed(conn):
     assert code not in set(partial.unassigned["nearest"])
 
 
+_GROW_NORTH = """
+WITH old AS (
+    UPDATE grids SET valid_to = :at WHERE code = :c AND valid_to IS NULL
+    RETURNING code, village_code, seq, version, geom
+)
+INSERT INTO grids (code, village_code, seq, version, valid_from, geom)
+SELECT code, village_code, seq, version + 1, :at,
+       ST_Multi(ST_Union(geom, ST_Translate(geom, 0, ST_YMax(geom) - ST_YMin(geom))))
+FROM old
+"""
+
+
+@pytest.mark.parametrize("redrawn", [0, 1])
+def test_reassign_border_point_keeps_the_smallest_code(conn, two_grids, redrawn):
+    # A point on the shared edge is under the redrawn grid's new shape either way; when the
+    # larger code is redrawn, the unchanged smaller-code neighbour must still win.
+    low, _ = two_grids
+    on_edge = _insert_point(conn, "households", X0 + SIDE, Y0 + SIDE / 2)
+    inside = _insert_point(conn, "households", X0 + (redrawn + 0.5) * SIDE, Y0 + 1.5 * SIDE)
+    assign_in_database(conn, "households")
+    at = conn.scalar(sa.text("SELECT now() + interval '1 second'"))
+    conn.execute(sa.text(_GROW_NORTH), {"at": at, "c": two_grids[redrawn]})  # edge kept
+
+    result = reassign_in_database(conn, "households", [two_grids[redrawn]])
+    got = dict(
+        conn.execute(
+            sa.text("SELECT id, grid_code FROM households WHERE id = ANY(:ids)"),
+            {"ids": [on_edge, inside]},
+        ).all()
+    )
+    assert got == {on_edge: low, inside: two_grids[redrawn]}
+    assert result.changed == 1  # only the point in the grown part got a grid
+    assert assign_in_database(conn, "households").changed == 0
+
+
 # --- Nothing changes when an assignment fails half-way ------------------------------------
 
 _FAIL_FUNCTION = """
