@@ -38,6 +38,7 @@ __all__ = ["reassign_points"]
 _SLACK = 1.05  # as in nearest_grids: metres vs degrees, plus Gauss-Krüger scale
 _SIDE = 256  # buckets per side: keys fit in uint16, which numpy sorts by radix
 _POLYGONAL = ("Polygon", "MultiPolygon")
+_GATHER_SLICE = 1 << 18  # points per slice when carrying positions over to a new version
 
 
 @dataclass(frozen=True)
@@ -339,8 +340,8 @@ def _locate_again(
     cells (or without a raster) are searched and tested.
     """
     pair_row, pair_box = pairs
-    slot_of = np.empty(n_points, dtype=np.intp)  # row -> its position in ``rows``
-    slot_of[rows] = np.arange(rows.size)
+    slot_of = np.empty(n_points, dtype=np.int32)  # row -> its position in ``rows``
+    slot_of[rows] = np.arange(rows.size, dtype=np.int32)
     point_i: list[NDArray[np.intp]] = [slot_of[pair_row]]
     grid_pos: list[NDArray[np.integer[Any]]] = [changed[pair_box]]
     shapes = [new.geometries[changed[pair_box]]]
@@ -387,7 +388,13 @@ def _carried_over(
     kept = np.flatnonzero(remap[:-1] >= 0)
     if np.array_equal(remap[kept], kept):
         return before.copy(), False
-    return np.take(remap, before), True
+    # In slices: numpy converts int32 indices to intp first, and a converted slice stays in
+    # cache (5M points: 6 ms instead of 14 ms; ``out=`` would make numpy buffer the output).
+    positions = np.empty_like(before)
+    for start in range(0, before.size, _GATHER_SLICE):
+        stop = start + _GATHER_SLICE
+        positions[start:stop] = np.take(remap, before[start:stop])
+    return positions, True
 
 
 def reassign_points(
