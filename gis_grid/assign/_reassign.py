@@ -342,7 +342,7 @@ def _locate_again(
     pair_row, pair_box = pairs
     slot_of = np.empty(n_points, dtype=np.int32)  # row -> its position in ``rows``
     slot_of[rows] = np.arange(rows.size, dtype=np.int32)
-    point_i: list[NDArray[np.intp]] = [slot_of[pair_row]]
+    point_i: list[NDArray[np.integer[Any]]] = [slot_of[pair_row]]
     grid_pos: list[NDArray[np.integer[Any]]] = [changed[pair_box]]
     shapes = [new.geometries[changed[pair_box]]]
     search = np.arange(rows.size)
