@@ -7,8 +7,9 @@ data). Points below zoom 13 are aggregated into cells with a ``count``.
 Answers:
 
 - ``200`` with the tile, ``Content-Type: application/vnd.mapbox-vector-tile``, a strong
-  ``ETag`` (hash of the bytes) and ``Cache-Control: private, max-age=60`` (a tile depends on
-  who asks: row-level security);
+  ``ETag`` (hash of the bytes) and ``Cache-Control: private, no-cache`` (a tile depends on
+  who asks: row-level security; the browser revalidates every view, so an edit shows at
+  once);
 - ``304`` when ``If-None-Match`` names the current ETag;
 - ``204 No Content`` for a tile with no feature (cheap: a tile outside the layer's extent is
   answered without a tile query). MapLibre, OpenLayers and QGIS draw nothing for it;
@@ -74,7 +75,9 @@ __all__ = ["MVT_MEDIA_TYPE", "TILE_THREADS", "TileCache", "router"]
 router = APIRouter(prefix="/tiles", tags=["tiles"])
 
 MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
-_CACHE_CONTROL = "private, max-age=60"
+# Browsers keep the tile but ask again each time (If-None-Match): an unchanged tile costs a
+# 304 after the session check, and an edit shows at the next view, never a minute later.
+_CACHE_CONTROL = "private, no-cache"
 #: Tiles built at once (each holds a pooled connection; the app's pool keeps 10).
 TILE_THREADS = 6
 
