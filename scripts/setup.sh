@@ -92,6 +92,18 @@ setup_venv() {
     .venv/bin/uv sync --frozen --inexact --extra dev --extra bench --extra notebooks --extra docs --extra scale -q
 }
 
+# shared_buffers for the private cluster: a quarter of the memory, between 128 MB (the
+# PostgreSQL default) and 2 GB. The default alone is smaller than one district's households
+# table and its indexes (~0.5 GB per million rows), so every spatial scan read them again.
+shared_buffers() {
+    local kb mb
+    kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo 2>/dev/null || echo 0)
+    mb=$((kb / 1024 / 4))
+    ((mb > 2048)) && mb=2048
+    ((mb < 128)) && mb=128
+    echo "${mb}MB"
+}
+
 start_private_cluster() {
     local v bindir pgdata sockdir
     v=$(pg_major) || die "no PostgreSQL server installed"
@@ -110,7 +122,7 @@ start_private_cluster() {
     if ! as_postgres "$bindir/pg_ctl" -D "$pgdata" status >/dev/null 2>&1; then
         log "starting the private cluster on 127.0.0.1:$GIS_GRID_PGPORT"
         as_postgres "$bindir/pg_ctl" -D "$pgdata" -l "$pgdata/server.log" -w -t 60 start \
-            -o "-p $GIS_GRID_PGPORT -k $sockdir -c listen_addresses=127.0.0.1 -c fsync=on" \
+            -o "-p $GIS_GRID_PGPORT -k $sockdir -c listen_addresses=127.0.0.1 -c fsync=on -c shared_buffers=$(shared_buffers)" \
             >/dev/null || { tail -n 20 "$pgdata/server.log" >&2; die "PostgreSQL did not start"; }
     fi
     local psql=("$bindir/psql" -h "$sockdir" -p "$GIS_GRID_PGPORT" -U postgres -v ON_ERROR_STOP=1 -qAt)
