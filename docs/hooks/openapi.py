@@ -36,9 +36,10 @@ interactive Swagger UI at `http://127.0.0.1:8000/docs`, served locally.
 Common rules: every route but `/health` and the login needs a bearer token from
 `POST /api/v1/auth/login` (or the session cookie of the login page), and the caller's role
 decides what it may read and change ([security](security.md)); the signed-in user is kept
-in the histories and the audit log; versioned objects (grids) answer with an `ETag` and take it back in `If-Match` (a missing header
-is **428**, a stale one **412**); errors are `{{"detail", "error", "problems"?}}` with a 4xx
-status naming the field, feature or coordinate at fault. Coordinates are CGCS2000 lon/lat
+in the histories and the audit log. Versioned objects (grids) answer with an `ETag` and take
+it back in `If-Match` (a missing header is **428**, a stale one **412**); errors are
+`{{"detail", "error", "problems"?}}` with a 4xx status naming the field, feature or
+coordinate at fault. Coordinates are CGCS2000 lon/lat
 (EPSG:4490) unless a `datum` (`wgs84`, `cgcs2000`, `gcj02`, `bd09`) says otherwise.
 
 {description}
