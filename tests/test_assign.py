@@ -410,3 +410,23 @@ def test_reassign_outside_point_nearest_grid_after_redraw(crs, b_from, nearest, 
         assert after.unassigned["distance_m"].iloc[0] == pytest.approx(distance)
     elif b_from != 180.0:  # in the Gauss-Krueger zone the two 40 m are not an exact tie
         assert after.unassigned["nearest"].tolist() == [nearest]
+
+
+@pytest.mark.parametrize("kind", ["object", "int"])
+def test_reassign_with_codes_not_in_arrow(coverage, many_points, kind):
+    # Codes as Python objects or integers take the dict lookup instead of Arrow's.
+    def recode(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        text = frame["code"].astype(str)
+        if kind == "int":  # "G0000042" -> 420, "G0000042b" -> 421: order kept
+            codes = text.str.slice(1, 8).astype(int) * 10 + text.str.endswith("b")
+        else:
+            codes = pd.Series(text.to_numpy(dtype=object), index=frame.index, dtype=object)
+        return frame.assign(code=codes)
+
+    old, new = recode(coverage), recode(redraw(coverage, fraction=0.05, seed=6))
+    assert str(old["code"].dtype) == ("int64" if kind == "int" else "object")
+    before = assign_points(many_points, old)
+    after = reassign_points(before, new)
+    assert_same(after, assign_points(many_points, new))
+    assert after.reexamined is not None
+    assert after.reexamined.size < 0.3 * len(many_points)

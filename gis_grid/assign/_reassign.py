@@ -214,6 +214,24 @@ def _new_grids(
     return index, remap, position[changed]
 
 
+def _in_units(metres: NDArray[np.float64], crs: CRS) -> NDArray[np.float64]:
+    """Metres as CRS units (degrees: as on the equator; :func:`_widened` makes it safe)."""
+    if crs.is_geographic:
+        return metres / 111_320.0
+    return metres / (crs.axis_info[0].unit_conversion_factor if crs.axis_info else 1.0)
+
+
+def _widened(reach: NDArray[np.float64], y: NDArray[np.float64], crs: CRS) -> NDArray[np.float64]:
+    """Return a search radius (CRS units) that holds every grid within ``reach``.
+
+    In lon/lat it is widened for the anisotropy, as in :func:`nearest_grids`; in metres only
+    by a rounding margin.
+    """
+    if crs.is_geographic:
+        return reach * _SLACK / np.cos(np.radians(np.minimum(np.abs(y) + reach, 80.0)))
+    return reach * (1.0 + 1e-9)
+
+
 def _near_unchanged(
     old: GridIndex,
     remap: NDArray[np.int32],
@@ -242,23 +260,10 @@ def _near_unchanged(
         step[grow] *= 2.0
         reach[grow] = start[grow] + step[grow]
         todo &= step < 4 * span  # then every grid was in reach: none is unchanged
-    if old.crs.is_geographic:
-        reach *= _SLACK / np.cos(np.radians(np.minimum(np.abs(y) + reach, 80.0)))
+    reach = _widened(reach, y, old.crs)
     _, tree_i = old.tree.query(points, predicate="dwithin", distance=reach)
     tree_i = np.unique(tree_i)
     return tree_i[remap[tree_i] >= 0]
-
-
-def _reach(metres: NDArray[np.float64], y: NDArray[np.float64], crs: CRS) -> NDArray[np.float64]:
-    """Return a radius (CRS units) holding every grid at most ``metres`` away.
-
-    In lon/lat, metres become degrees widened for the anisotropy, as in :func:`nearest_grids`.
-    """
-    if crs.is_geographic:
-        reach = metres / 111_320.0
-        return reach * _SLACK / np.cos(np.radians(np.minimum(np.abs(y) + reach, 80.0)))
-    factor = crs.axis_info[0].unit_conversion_factor if crs.axis_info else 1.0
-    return metres / factor * (1.0 + 1e-9)
 
 
 def _nearest_after(
@@ -291,7 +296,7 @@ def _nearest_after(
         # Only a changed grid within the previous distance can be nearer (or tie): measure
         # only the points that have one (usually none: they lie far from the redraw).
         shapes = new.geometries[changed]
-        reach = _reach(prev_dist, y[cheap_i], new.crs)
+        reach = _widened(_in_units(prev_dist, new.crs), y[cheap_i], new.crs)
         near_i, _ = shapely.STRtree(shapes).query(
             shapely.points(x[cheap_i], y[cheap_i]), predicate="dwithin", distance=reach
         )
@@ -307,11 +312,8 @@ def _nearest_after(
         hard = ~cheap
         metres = np.zeros(int(hard.sum()))
         metres[known[hard]] = was_dist[at[hard][known[hard]]]
-        crs = previous.index.crs
-        per_unit = 111_320.0 if crs.is_geographic else crs.axis_info[0].unit_conversion_factor
-        near_old = _near_unchanged(
-            previous.index, remap, x[hard], y[hard], np.nan_to_num(metres) / per_unit
-        )
+        start = _in_units(np.nan_to_num(metres), previous.index.crs)
+        near_old = _near_unchanged(previous.index, remap, x[hard], y[hard], start)
         subset = np.concatenate([changed, remap[near_old]])
         pos[hard], dist[hard] = nearest_grids(
             new.geometries[subset], subset, new.crs, x[hard], y[hard]
