@@ -111,7 +111,7 @@ def _redraw_in_database(
         ),
         {"at": at, "c": changed},
     ).all()
-    version_of = dict(versions)
+    version_of: dict[str, int] = {str(code): int(version) for code, version in versions}
     redrawn = new_platform[new_platform["code"].isin(changed)]
     next_version = redrawn["code"].map(lambda c: version_of.get(c, 0) + 1)
     db.load_grid_version(conn, redrawn, version=next_version.to_numpy(), valid_from=at)

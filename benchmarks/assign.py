@@ -35,6 +35,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -55,19 +56,30 @@ def timed(label: str, repeat: int, run: Callable[[], Any]) -> tuple[float, Any]:
     result: Any = None
     for _ in range(repeat):
         result = None
-        gc.collect()
-        start = time.perf_counter()
-        result = run()
-        times.append(time.perf_counter() - start)
+        result, seconds = once(run)
+        times.append(seconds)
+    return report(label, times), result
+
+
+def once(run: Callable[[], Any]) -> tuple[Any, float]:
+    """Run once after a garbage collection; return (result, wall seconds)."""
+    gc.collect()
+    start = time.perf_counter()
+    result = run()
+    return result, time.perf_counter() - start
+
+
+def report(label: str, times: list[float]) -> float:
+    """Print the median and the runs of a measurement, as :func:`timed` does; return it."""
     median = statistics.median(times)
     spread = " ".join(f"{t:.4f}" for t in times)
     print(f"{label}: median {median:.4f} s (runs: {spread})", flush=True)
-    return median, result
+    return median
 
 
 def sjoin_positions(
     points: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, joined: gpd.GeoDataFrame, codes: pd.Index
-) -> np.ndarray:
+) -> tuple[np.ndarray, int]:
     """sjoin's answer as positions in code order, resolved by the border rule."""
     rank = codes.get_indexer(grids["code"])  # grid row -> position in code order
     out = np.full(len(points), np.iinfo(np.int64).max)
@@ -158,20 +170,11 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - measurements
     )
 
     # A re-assignment takes ~15 ms, which this noisy machine stretches by +-30 % from one run
-    # to the next (medians of 3 swung 40-54x between runs): it and the full re-run it is
-    # compared with are timed at least 15 times each.
+    # to the next (medians of 3 swung 40-54x between runs). It and the full re-run it is
+    # compared with are timed at least 15 times each, interleaved: each round times the full
+    # re-run (build, assign) and then the re-assignment, so that both sample the same state
+    # of the machine (timed one after the other, a slow minute fell on one side only).
     short = max(repeat, 15)
-    t_full_build, new_index = timed(
-        "full re-run after redraw: build", short, lambda: build_grid_index(new_grids)
-    )
-
-    def full_query() -> AssignmentResult:
-        again = assign_points(points, new_grids, index=new_index)
-        _ = again.grid  # as for reassign_points below
-        return again
-
-    t_full_query, full = timed("full re-run after redraw: assign", short, full_query)
-    t_full = t_full_build + t_full_query
 
     def bucketing() -> None:
         result.cache.clear()
@@ -179,12 +182,37 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - measurements
 
     t_first, _ = timed("reassign_points, first call (buckets the points once)", short, bucketing)
 
+    def full_build() -> Any:
+        return build_grid_index(new_grids)
+
+    def full_query(new_index: Any) -> AssignmentResult:
+        again = assign_points(points, new_grids, index=new_index)
+        _ = again.grid  # as for reassign_points below
+        return again
+
     def reassign() -> AssignmentResult:
         again = reassign_points(result, new_grids)
         _ = again.grid
         return again
 
-    t_reassign, again = timed("reassign_points (points already bucketed)", short, reassign)
+    builds, queries, reassigns = [], [], []
+    for _ in range(short):
+        new_index, seconds = once(full_build)
+        builds.append(seconds)
+        full, seconds = once(partial(full_query, new_index))
+        queries.append(seconds)
+        again, seconds = once(reassign)
+        reassigns.append(seconds)
+    t_full_build = report("full re-run after redraw: build", builds)
+    t_full_query = report("full re-run after redraw: assign", queries)
+    t_reassign = report("reassign_points (points already bucketed)", reassigns)
+    t_full = t_full_build + t_full_query
+    rounds = [(b + q) / r for b, q, r in zip(builds, queries, reassigns, strict=True)]
+    print(
+        f"  per round, full / reassign: median {statistics.median(rounds):.1f}x "
+        f"(min {min(rounds):.1f}x, max {max(rounds):.1f}x)",
+        flush=True,
+    )
     reassign_ok = same_result(again, full)
     assert again.reexamined is not None
     print(
