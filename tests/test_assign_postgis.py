@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import geopandas as gpd
 import numpy as np
@@ -13,6 +15,8 @@ import shapely
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pyproj import Transformer
 from sqlalchemy.engine import URL, Connection, Engine
 
@@ -30,6 +34,7 @@ from gis_grid.db import migrate
 from gis_grid.db.engine import drop_database
 from gis_grid.db.models import Base
 from gis_grid.errors import DataFileError
+from tests.redraws import OPS, coverage, edit, points_for
 
 pytestmark = pytest.mark.postgis
 
@@ -533,3 +538,99 @@ def test_migration_0003_down_and_up(database_url):
         eng.dispose()
     finally:
         _drop_database(database_url, url)
+
+
+# --- Property: re-assignment after random redraws equals a full re-run --------------------
+
+REDRAWS = settings(
+    max_examples=int(os.environ.get("GIS_GRID_PROPERTY_EXAMPLES_DB", "12")),
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+_CLOSE = "UPDATE grids SET valid_to = :at WHERE code = ANY(:c) AND valid_to IS NULL"
+_OPEN = """
+INSERT INTO grids (code, village_code, seq, version, valid_from, geom)
+SELECT :c, :v, :s, coalesce(max(version), 0) + 1, :at,
+       ST_Multi(ST_CollectionExtract(ST_GeomFromWKB(:g, 4490), 3))
+FROM grids WHERE code = :c
+"""
+_POINTS = """
+INSERT INTO households (code, village_code, geom)
+SELECT 'P' || :tag || '-' || n, :v, ST_SetSRID(ST_MakePoint(x, y), 4490)
+FROM unnest(CAST(:xs AS float8[]), CAST(:ys AS float8[])) WITH ORDINALITY AS u(x, y, n)
+"""
+
+
+def _write_version(
+    conn: Connection, old: gpd.GeoDataFrame | None, new: gpd.GeoDataFrame, name: Callable
+) -> list[str]:
+    """Store ``new`` as the current grids (closing the changed ones); return the changed codes."""
+    before = {} if old is None else dict(zip(old["code"], old.geometry.to_wkb(), strict=True))
+    after = dict(zip(new["code"], new.geometry.to_wkb(), strict=True))
+    changed = sorted(c for c in before.keys() | after.keys() if before.get(c) != after.get(c))
+    if not changed:
+        return []
+    at = conn.scalar(sa.text("SELECT clock_timestamp()"))
+    conn.execute(sa.text(_CLOSE), {"at": at, "c": [name(c) for c in changed]})
+    for code in changed:
+        if code in after:
+            platform = name(code)
+            conn.execute(
+                sa.text(_OPEN),
+                {
+                    "c": platform,
+                    "v": platform[:12],
+                    "s": int(platform[-3:]),
+                    "at": at,
+                    "g": after[code],
+                },
+            )
+    return [name(c) for c in changed]
+
+
+@REDRAWS
+@given(
+    seed=st.integers(0, 2**16),
+    n=st.integers(4, 25),
+    edits=st.lists(
+        st.tuples(st.sampled_from(OPS), st.integers(0, 10**6), st.floats(0.05, 0.95)),
+        min_size=1,
+        max_size=3,
+    ),
+)
+def test_reassign_after_random_redraws_equals_full_rerun(conn, seed, n, edits):
+    # The in-memory property test's redraws (tests/redraws.py), stored as grid versions far
+    # from the sample; after each, re-assigning the changed codes must leave nothing for a
+    # full run to change, and report the same unassigned points.
+    village = conn.scalar(sa.text("SELECT min(code) FROM villages"))
+    versions = [coverage(seed, n, 4490, origin=(X0, Y0))]
+    for op, pick, amount in edits:
+        versions.append(edit(versions[-1], op, pick, amount))
+    # Platform codes (village + 3 digits) in the order of the chain's codes: the border rule
+    # (smallest code) picks the same grid.
+    every = sorted({c for v in versions for c in v["code"]})
+    platform = {c: f"{village}{100 + k:03d}" for k, c in enumerate(every)}
+    with conn.begin_nested() as example:
+        _write_version(conn, None, versions[0], platform.__getitem__)
+        points = points_for(versions[0], seed)
+        conn.execute(
+            sa.text(_POINTS),
+            {
+                "tag": f"{seed}",
+                "v": village,
+                "xs": points.geometry.x.tolist(),
+                "ys": points.geometry.y.tolist(),
+            },
+        )  # assigned on insert by the trigger
+        for old, new in itertools.pairwise(versions):
+            codes = _write_version(conn, old, new, platform.__getitem__)
+            partial = reassign_in_database(conn, "households", codes)
+            after_partial = _codes(conn, "households")
+            full = assign_in_database(conn, "households")
+            assert full.changed == 0, (old["code"].tolist(), new["code"].tolist())
+            pd.testing.assert_series_equal(_codes(conn, "households"), after_partial)
+            pd.testing.assert_frame_equal(partial.unassigned, full.unassigned)
+        example.rollback()
