@@ -565,7 +565,10 @@ FROM unnest(CAST(:xs AS float8[]), CAST(:ys AS float8[])) WITH ORDINALITY AS u(x
 
 
 def _write_version(
-    conn: Connection, old: gpd.GeoDataFrame | None, new: gpd.GeoDataFrame, name: Callable
+    conn: Connection,
+    old: gpd.GeoDataFrame | None,
+    new: gpd.GeoDataFrame,
+    name: Callable[[str], str],
 ) -> list[str]:
     """Store ``new`` as the current grids (closing the changed ones); return the changed codes."""
     before = {} if old is None else dict(zip(old["code"], old.geometry.to_wkb(), strict=True))
