@@ -191,8 +191,12 @@ def _scaled(values: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.nan_to_num(values / top) if top > 0 else np.zeros_like(values)
 
 
-def _insert(grid: object, groups: list[list[object]], near: Iterable[object]) -> None:
-    """Insert an unpaired ``grid`` into the best group holding one of ``near`` (see module)."""
+def _insert(grid: object, groups: list[list[object]], near: Iterable[object]) -> set[object]:
+    """Insert an unpaired ``grid`` into the best group holding one of ``near`` (see module).
+
+    Returns the grids now placed: ``grid``, and ``near`` too when none of them was in a
+    group yet (an island whose nearest grid is another unpaired island: a new pair).
+    """
     near = set(near)
     best: tuple[tuple[int, int], int, int] | None = None
     for g, ring in enumerate(groups):
@@ -206,9 +210,10 @@ def _insert(grid: object, groups: list[list[object]], near: Iterable[object]) ->
                 best = (key, g, i)
     if best is None:
         groups.append([grid, *near])  # the nearest grid was unpaired too
-        return
+        return {grid, *near}
     _, g, i = best
     groups[g].insert(i + 1, grid)
+    return {grid}
 
 
 def _hops(graph: nx.Graph, a: object, b: object) -> int:
@@ -310,10 +315,12 @@ def pair_ab_posts(
     groups = [sorted(pair, key=position.__getitem__) for pair in matching]
     groups.sort(key=lambda ring: position[ring[0]])
 
-    paired = {grid for ring in groups for grid in ring}
+    placed = {grid for ring in groups for grid in ring}
     uncovered = []
     # Fewest neighbours first: the most constrained grid picks its place first.
-    for grid in sorted(set(ids) - paired, key=lambda g: (graph.degree(g), position[g])):
+    for grid in sorted(set(ids) - placed, key=lambda g: (graph.degree(g), position[g])):
+        if grid in placed:  # an island already grouped as another island's nearest grid
+            continue
         near = list(graph.neighbors(grid))
         if not near:
             others = np.flatnonzero(np.arange(len(ids)) != position[grid])
@@ -322,7 +329,7 @@ def pair_ab_posts(
                 continue
             gaps = shapely.distance(geoms[position[grid]], geoms[others])
             near = [ids[others[int(np.argmin(gaps))]]]
-        _insert(grid, groups, near)
+        placed.update(_insert(grid, groups, near))
 
     rows = []
     for number, ring in enumerate(groups):

@@ -122,6 +122,28 @@ def test_island_grid_is_covered_by_the_nearest_grid() -> None:
     assert alone.cover.empty
 
 
+def test_islands_back_each_other_up_once() -> None:
+    # No grid touches another: the first island's nearest grid is the other, unpaired too.
+    # They form one pair, each grid in it once (the second used to be listed twice, backing
+    # itself up); a third island joins them in a ring.
+    two = plan_for(grid_frame({"A": box(0, 0, KM, KM), "B": box(3 * KM, 0, 4 * KM, KM)}))
+    assert two.groups == (("A", "B"),)
+    assert backups(two) == {"A": "B", "B": "A"}
+    assert (two.cover["link"] == "nearest").all()
+    assert two.cover["gap_m"].to_numpy() == pytest.approx([2 * KM, 2 * KM], abs=1e-3)
+    cells = {
+        "A": box(0, 0, KM, KM),
+        "B": box(3 * KM, 0, 4 * KM, KM),
+        "C": box(9 * KM, 0, 10 * KM, KM),
+    }
+    three = plan_for(grid_frame(cells))
+    assert len(three.groups) == 1
+    assert sorted(three.groups[0]) == ["A", "B", "C"]
+    assert sorted(three.cover.index) == ["A", "B", "C"]
+    assert sorted(backups(three).values()) == ["A", "B", "C"]  # a ring: each covered once
+    assert three.uncovered.empty
+
+
 def test_absence_is_covered_by_the_ab_partner() -> None:
     grids = two_by_two()
     load = pd.Series({"A": 200, "B": 210, "C": 220, "D": 230})
