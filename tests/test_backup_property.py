@@ -2,7 +2,8 @@
 
 ``test_backup.py`` checks hand-made layouts and the sample. Here Hypothesis draws Voronoi
 coverages (tests/redraws.py), some with island grids far from the rest, some grids without a
-member, random loads and random sets of absent members, and checks what article 11 asks:
+member and some with two, random loads and random sets of absent members, and checks what
+article 11 asks:
 
 * every grid is in exactly one group, and has a backup grid other than itself, unless it is
   the only grid;
@@ -55,13 +56,21 @@ def layout(seed: int, n: int, islands: int) -> gpd.GeoDataFrame:
     return pd.concat([grids, extra], ignore_index=True)
 
 
-def members_for(grids: gpd.GeoDataFrame, vacant: set[int]) -> gpd.GeoDataFrame:
-    """One member per grid, at home in its grid, except the rows in ``vacant``."""
+def members_for(grids: gpd.GeoDataFrame, vacant: set[int], doubled: set[int]) -> gpd.GeoDataFrame:
+    """One member per grid at home in it, none in the rows ``vacant``, two in ``doubled``."""
     staffed = grids.drop(index=sorted(vacant))
-    return gpd.GeoDataFrame(
-        {"member_id": "M_" + staffed["code"], "grid_code": staffed["code"]},
-        geometry=staffed.geometry.representative_point(),
-        crs=grids.crs,
+    second = staffed.loc[sorted(doubled - vacant)]
+    frames = [(staffed, "M_"), (second, "N_")]
+    return pd.concat(
+        [
+            gpd.GeoDataFrame(
+                {"member_id": prefix + frame["code"], "grid_code": frame["code"]},
+                geometry=frame.geometry.representative_point(),
+                crs=grids.crs,
+            )
+            for frame, prefix in frames
+        ],
+        ignore_index=True,
     )
 
 
@@ -146,10 +155,11 @@ def test_ab_plan_and_absence_plan_keep_their_promises(seed, n, islands, data):
     grids = layout(seed, n, islands).to_crs(4490)
     codes = list(grids["code"])
     vacant = data.draw(st.sets(st.integers(0, len(codes) - 1), max_size=2), label="vacant")
+    doubled = data.draw(st.sets(st.integers(0, len(codes) - 1), max_size=3), label="doubled")
     loads = st.lists(st.integers(0, 400), min_size=len(codes), max_size=len(codes))
     load = pd.Series(data.draw(loads, label="load"), index=codes, dtype=float)
     plan = pair_ab_posts(
-        grids, build_adjacency(grids), load=load, members=members_for(grids, vacant)
+        grids, build_adjacency(grids), load=load, members=members_for(grids, vacant, doubled)
     )
     if len(codes) == 1:
         assert plan.cover.empty
