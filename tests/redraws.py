@@ -1,17 +1,47 @@
-"""Random redraws of a small coverage, for the property tests of re-assignment.
+"""Random coverages and redraws, and the Hypothesis settings, for the property tests.
 
-Used by ``test_reassign_property.py`` (in memory) and ``test_assign_postgis.py`` (PostGIS).
+Used by the ``test_*_property.py`` modules and by ``test_assign_postgis.py``. Every property
+test is deterministic (``derandomize``): CI runs the same examples every time; set
+``GIS_GRID_PROPERTY_EXAMPLES`` (in memory) or ``GIS_GRID_PROPERTY_EXAMPLES_DB`` (PostGIS)
+to search longer.
 """
 
 from __future__ import annotations
 
+import os
+
 import geopandas as gpd
 import numpy as np
 import shapely
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 
 SIDE = 1000.0  # metres; the EPSG:4490 variant scales it to ~0.01 degrees
 
 OPS = ("split", "merge", "remove", "grow", "shrink", "move", "add", "rename", "copy")
+
+X0, Y0 = 500_000.0, 3_400_000.0  # EPSG:4545 (false easting, northing), near 108 E 30.7 N
+
+
+def property_settings(examples: int, *, database: bool = False) -> settings:
+    """Deterministic Hypothesis settings: ``examples`` unless the environment asks for more."""
+    variable = "GIS_GRID_PROPERTY_EXAMPLES_DB" if database else "GIS_GRID_PROPERTY_EXAMPLES"
+    checks = [HealthCheck.too_slow]
+    if database:  # the rolled-back connection fixture serves every example (savepoints)
+        checks.append(HealthCheck.function_scoped_fixture)
+    return settings(
+        max_examples=int(os.environ.get(variable, str(examples))),
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=checks,
+    )
+
+
+def edit_chains(*, min_size: int = 0, max_size: int = 4) -> st.SearchStrategy:
+    """Lists of redraws ``(op, pick, amount)`` for :func:`edit`."""
+    edit_step = st.tuples(st.sampled_from(OPS), st.integers(0, 10**6), st.floats(0.05, 0.95))
+    return st.lists(edit_step, min_size=min_size, max_size=max_size)
 
 
 def coverage(
@@ -25,6 +55,12 @@ def coverage(
     cells = shapely.intersection(cells, frame)
     codes = [f"G{int(k):03d}" for k in rng.permutation(len(cells))]
     return place(gpd.GeoDataFrame({"code": codes}, geometry=cells, crs=4545), crs, origin)
+
+
+def metric_coverage(seed: int, n: int) -> gpd.GeoDataFrame:
+    """:func:`coverage` in EPSG:4545 at real Gauss-Krüger coordinates (from ``X0, Y0``)."""
+    grids = coverage(seed, n, 4545)
+    return grids.set_geometry(grids.geometry.translate(X0, Y0))
 
 
 def place(frame: gpd.GeoDataFrame, crs: int, origin: tuple[float, float]) -> gpd.GeoDataFrame:

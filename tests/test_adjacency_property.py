@@ -13,27 +13,17 @@ Deterministic (``derandomize``): the same examples every CI run.
 
 from __future__ import annotations
 
-import os
-
 import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from gis_grid.adjacency import build_adjacency
-from tests.redraws import coverage, edit
+from tests.redraws import edit, metric_coverage, property_settings
 
-PROPERTY = settings(
-    max_examples=int(os.environ.get("GIS_GRID_PROPERTY_EXAMPLES", "40")),
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
-
-X0, Y0 = 500_000.0, 3_400_000.0  # EPSG:4545, near 108 E 30.7 N
+PROPERTY = property_settings(40)
 
 
 def brute_force(grids: gpd.GeoDataFrame, min_shared: float) -> tuple[dict, set]:
@@ -70,8 +60,7 @@ def brute_force(grids: gpd.GeoDataFrame, min_shared: float) -> tuple[dict, set]:
     in_degrees=st.booleans(),
 )
 def test_adjacency_equals_brute_force_overlay(seed, n, splits, in_degrees):
-    grids = coverage(seed, n, 4545)
-    grids = grids.set_geometry(grids.geometry.translate(X0, Y0))
+    grids = metric_coverage(seed, n)
     for pick, amount in splits:
         grids = edit(grids, "split", pick, amount)
     border, corner = brute_force(grids, 1.0)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -15,7 +14,7 @@ import shapely
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from pyproj import Transformer
 from sqlalchemy.engine import URL, Connection, Engine
@@ -34,7 +33,7 @@ from gis_grid.db import migrate
 from gis_grid.db.engine import drop_database
 from gis_grid.db.models import Base
 from gis_grid.errors import DataFileError
-from tests.redraws import OPS, coverage, edit, points_for
+from tests.redraws import coverage, edit, edit_chains, points_for, property_settings
 
 pytestmark = pytest.mark.postgis
 
@@ -542,13 +541,7 @@ def test_migration_0003_down_and_up(database_url):
 
 # --- Property: re-assignment after random redraws equals a full re-run --------------------
 
-REDRAWS = settings(
-    max_examples=int(os.environ.get("GIS_GRID_PROPERTY_EXAMPLES_DB", "12")),
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+REDRAWS = property_settings(12, database=True)
 
 _CLOSE = "UPDATE grids SET valid_to = :at WHERE code = ANY(:c) AND valid_to IS NULL"
 _OPEN = """
@@ -598,11 +591,7 @@ def _write_version(
 @given(
     seed=st.integers(0, 2**16),
     n=st.integers(4, 25),
-    edits=st.lists(
-        st.tuples(st.sampled_from(OPS), st.integers(0, 10**6), st.floats(0.05, 0.95)),
-        min_size=1,
-        max_size=3,
-    ),
+    edits=edit_chains(min_size=1, max_size=3),
 )
 def test_reassign_after_random_redraws_equals_full_rerun(conn, seed, n, edits):
     # The in-memory property test's redraws (tests/redraws.py), stored as grid versions far

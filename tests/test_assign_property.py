@@ -14,26 +14,18 @@ Deterministic (``derandomize``): the same examples every CI run.
 
 from __future__ import annotations
 
-import os
-
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from gis_grid.assign import assign_points, build_grid_index
-from tests.redraws import OPS, coverage, edit, points_for
+from tests.redraws import coverage, edit, edit_chains, points_for, property_settings
 from tests.test_assign import brute_force, codes_of
 
-PROPERTY = settings(
-    max_examples=int(os.environ.get("GIS_GRID_PROPERTY_EXAMPLES", "60")),
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+PROPERTY = property_settings(60)
 
 
 @PROPERTY
@@ -41,10 +33,7 @@ PROPERTY = settings(
     seed=st.integers(0, 2**16),
     n=st.integers(1, 30),
     crs=st.sampled_from([4545, 4490]),
-    edits=st.lists(
-        st.tuples(st.sampled_from(OPS), st.integers(0, 10**6), st.floats(0.05, 0.95)),
-        max_size=4,
-    ),
+    edits=edit_chains(),
     holes=st.lists(st.tuples(st.integers(0, 10**6), st.floats(0.05, 0.4)), max_size=2),
     sliver=st.booleans(),
     cells=st.sampled_from([None, 0.02, 0.2, 1.0, 3.0]),

@@ -19,35 +19,24 @@ Deterministic (``derandomize``): the same examples every CI run.
 
 from __future__ import annotations
 
-import os
-
 import geopandas as gpd
 import networkx as nx
 import pandas as pd
 import pytest
 import shapely
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from gis_grid.adjacency import build_adjacency
 from gis_grid.backup import CoverError, pair_ab_posts, plan_absence
-from tests.redraws import coverage
+from tests.redraws import X0, Y0, metric_coverage, property_settings
 
-PROPERTY = settings(
-    max_examples=int(os.environ.get("GIS_GRID_PROPERTY_EXAMPLES", "40")),
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
-
-X0, Y0 = 500_000.0, 3_400_000.0  # EPSG:4545, near 108 E 30.7 N
+PROPERTY = property_settings(40)
 
 
 def layout(seed: int, n: int, islands: int) -> gpd.GeoDataFrame:
     """A coverage of ``n`` grids plus ``islands`` lone squares kilometres away from it."""
-    grids = coverage(seed, n, 4545)
-    grids = grids.set_geometry(grids.geometry.translate(X0, Y0))
+    grids = metric_coverage(seed, n)
     far = [
         shapely.box(X0 + 3000 * (k + 1), Y0, X0 + 3000 * (k + 1) + 200, Y0 + 200)
         for k in range(islands)

@@ -15,26 +15,18 @@ Deterministic (``derandomize``): the same examples every CI run.
 
 from __future__ import annotations
 
-import os
-
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from gis_grid.balance import balance_report
-from tests.redraws import coverage, points_for
+from tests.redraws import coverage, points_for, property_settings
 
-PROPERTY = settings(
-    max_examples=int(os.environ.get("GIS_GRID_PROPERTY_EXAMPLES", "40")),
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+PROPERTY = property_settings(40)
 
 
 def brute_grid(grids: gpd.GeoDataFrame, x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -15,23 +15,15 @@ Deterministic (``derandomize``): the same examples every CI run. Set
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pandas as pd
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from gis_grid.assign import AssignmentResult, assign_points, reassign_points
-from tests.redraws import OPS, coverage, edit, points_for
+from tests.redraws import coverage, edit, edit_chains, points_for, property_settings
 
-PROPERTY = settings(
-    max_examples=int(os.environ.get("GIS_GRID_PROPERTY_EXAMPLES", "60")),
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+PROPERTY = property_settings(60)
 
 
 def assert_same(after: AssignmentResult, full: AssignmentResult) -> None:
@@ -45,11 +37,7 @@ def assert_same(after: AssignmentResult, full: AssignmentResult) -> None:
     seed=st.integers(0, 2**16),
     n=st.integers(4, 40),
     crs=st.sampled_from([4545, 4490]),
-    edits=st.lists(
-        st.tuples(st.sampled_from(OPS), st.integers(0, 10**6), st.floats(0.05, 0.95)),
-        min_size=1,
-        max_size=4,
-    ),
+    edits=edit_chains(min_size=1),
 )
 def test_reassign_after_random_redraws_equals_full_rerun(seed, n, crs, edits):
     grids = coverage(seed, n, crs)
