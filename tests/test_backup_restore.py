@@ -33,13 +33,31 @@ def _bindir() -> Path:
 
 
 def _as_owner(
-    args: list[str], env: dict[str, str] | None = None
+    args: list[str], env: dict[str, str] | None = None, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run as the postgres user when we are root (PostgreSQL refuses to run as root)."""
     prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     return subprocess.run(
-        [*prefix, *args], capture_output=True, text=True, timeout=120, env=env, check=False
+        [*prefix, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
     )
+
+
+def _run_script(
+    name: str, args: list[str], env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``scripts/<name>`` as the postgres user, handing it the script on stdin.
+
+    The checkout may sit where the postgres user cannot read (``mktemp -d`` makes a directory
+    only its owner can enter); the scripts do not depend on where they are.
+    """
+    script = (ROOT / "scripts" / name).read_text()
+    return _as_owner(["bash", "-s", "--", *args], env=env, stdin=script)
 
 
 def _ok(args: list[str], env: dict[str, str] | None = None) -> str:
@@ -151,9 +169,7 @@ def test_base_backup_and_wal_archive_restore_every_row(workdir: Path) -> None:
     try:
         source.sql("CREATE TABLE work (id int PRIMARY KEY, what text)")
         source.sql("INSERT INTO work SELECT g, 'before' FROM generate_series(1, 100) g")
-        done = _as_owner(
-            ["bash", str(ROOT / "scripts" / "backup.sh"), str(backups)], env=source.env()
-        )
+        done = _run_script("backup.sh", [str(backups)], env=source.env())
         assert done.returncode == 0, done.stderr
         backup = Path(done.stdout.strip().splitlines()[-1])
         assert (backup / "backup_label").is_file()
@@ -170,15 +186,11 @@ def test_base_backup_and_wal_archive_restore_every_row(workdir: Path) -> None:
         source.stop()  # the disaster: the server is gone
 
         target = workdir / "restored"
-        done = _as_owner(
-            ["bash", str(ROOT / "scripts" / "restore.sh"), str(backup), str(wal), str(target)]
-        )
+        done = _run_script("restore.sh", [str(backup), str(wal), str(target)])
         assert done.returncode == 0, done.stderr
         assert (target / "recovery.signal").exists()
         # Restoring over a non-empty directory is refused.
-        again = _as_owner(
-            ["bash", str(ROOT / "scripts" / "restore.sh"), str(backup), str(wal), str(target)]
-        )
+        again = _run_script("restore.sh", [str(backup), str(wal), str(target)])
         assert again.returncode != 0
         assert "not empty" in again.stderr
 
