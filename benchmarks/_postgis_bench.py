@@ -42,6 +42,13 @@ PLAIN_JOIN = (
     "WHERE g.valid_to IS NULL"
 )
 
+# The peer's full re-run after a redraw (ANCHORS.md: "34 s as a PostGIS UPDATE"): every point
+# joined again with the current grids and its row rewritten, by the same plain join.
+PLAIN_UPDATE = (
+    "UPDATE households AS p SET grid_code = g.code "
+    "FROM grids AS g WHERE g.valid_to IS NULL AND ST_Contains(g.geom, p.geom)"
+)
+
 
 def _timed(label: str, repeat: int, run: Callable[[], Any]) -> tuple[float, Any]:
     times, result = [], None
@@ -116,6 +123,31 @@ def _redraw_in_database(
     next_version = redrawn["code"].map(lambda c: version_of.get(c, 0) + 1)
     db.load_grid_version(conn, redrawn, version=next_version.to_numpy(), valid_from=at)
     return changed
+
+
+def _after_redraw(
+    engine: Engine,
+    grids: gpd.GeoDataFrame,
+    new_grids: gpd.GeoDataFrame,
+    work: Callable[[Connection, list[str]], Any],
+    *,
+    read_codes: bool = True,
+) -> tuple[float, Any, pd.Series]:
+    """Redraw, then time ``work`` only (same transaction, rolled back after).
+
+    Returns (seconds, what ``work`` returned, every point's ``grid_code`` afterwards: empty
+    unless ``read_codes``).
+    """
+    with engine.connect() as conn:
+        trans = conn.begin()
+        try:
+            codes = _redraw_in_database(conn, grids, new_grids)
+            start = time.perf_counter()
+            out = work(conn, codes)
+            elapsed = time.perf_counter() - start
+            return elapsed, out, _codes(conn) if read_codes else pd.Series(dtype=object)
+        finally:
+            trans.rollback()
 
 
 def run_postgis(
@@ -257,21 +289,6 @@ def _measure(  # noqa: PLR0915, PLR0917 - measurements in order, printed as they
     )
 
     # --- re-assignment after a redraw, against a full re-run
-    def after_redraw(
-        work: Callable[[Connection, list[str]], DatabaseAssignment],
-    ) -> tuple[float, DatabaseAssignment, pd.Series]:
-        # Times the assignment only, not the redraw (same transaction, rolled back after).
-        with engine.connect() as conn:
-            trans = conn.begin()
-            try:
-                codes = _redraw_in_database(conn, grids, new_grids)
-                start = time.perf_counter()
-                out = work(conn, codes)
-                elapsed = time.perf_counter() - start
-                return elapsed, out, _codes(conn)
-            finally:
-                trans.rollback()
-
     def full(conn: Connection, codes: list[str]) -> DatabaseAssignment:
         return assign_in_database(conn, TABLE)
 
@@ -280,11 +297,33 @@ def _measure(  # noqa: PLR0915, PLR0917 - measurements in order, printed as they
 
     times_full, times_partial = [], []
     for _ in range(repeat):
-        elapsed, full_res, full_codes = after_redraw(full)
+        elapsed, full_res, full_codes = _after_redraw(engine, grids, new_grids, full)
         times_full.append(elapsed)
-        elapsed, part_res, part_codes = after_redraw(partial)
+        elapsed, part_res, part_codes = _after_redraw(engine, grids, new_grids, partial)
         times_partial.append(elapsed)
     t_full, t_partial = statistics.median(times_full), statistics.median(times_partial)
+
+    def plain_update(*, grids_drive: bool) -> Callable[[Connection, list[str]], None]:
+        def work(conn: Connection, codes: list[str]) -> None:
+            if grids_drive:
+                conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            conn.exec_driver_sql(PLAIN_UPDATE)
+
+        return work
+
+    peer_times: dict[str, list[float]] = {"points drive": [], "grids drive": []}
+    for _ in range(repeat):
+        for name, times in peer_times.items():
+            work = plain_update(grids_drive=name == "grids drive")
+            times.append(_after_redraw(engine, grids, new_grids, work, read_codes=False)[0])
+    for name, times in peer_times.items():
+        print(
+            f"postgis peer full re-run: plain UPDATE ... FROM grids ... ST_Contains, {name}: "
+            f"median {statistics.median(times):.4f} s "
+            f"(runs: {' '.join(f'{t:.4f}' for t in times)})",
+            flush=True,
+        )
+    t_peer, peer_name = min((statistics.median(t), name) for name, t in peer_times.items())
     print(
         f"postgis full re-run after {len(changed_codes(grids, new_grids))} grids redrawn: "
         f"median {t_full:.4f} s (runs: {' '.join(f'{t:.4f}' for t in times_full)})"
@@ -306,6 +345,10 @@ def _measure(  # noqa: PLR0915, PLR0917 - measurements in order, printed as they
         flush=True,
     )
     print(f"ratio_postgis_reassign_vs_full={t_full / t_partial:.1f}")
+    print(
+        f"ratio_postgis_reassign_vs_plain_update={t_peer / t_partial:.1f} "
+        f"(peer's full re-run, the faster plan: {peer_name})"
+    )
     # ANCHORS.md's "full re-run as a PostGIS UPDATE" rewrites every row; ours writes only the
     # rows that change. Against a run that writes every row (the fresh-points bulk above):
     print(f"ratio_postgis_reassign_vs_full_update={t_bulk / t_partial:.1f} (every row written)")
